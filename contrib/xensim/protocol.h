@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xensim control protocol: what ioreqd's hv-sim.c says to xensim in place
+ * of Xen's hypercalls. One SOCK_SEQPACKET connection per ioreqd process at
+ * DIR/control. Each request is one datagram `struct xsim_request`; each
+ * answer is one datagram `struct xsim_reply`, possibly carrying fds by
+ * SCM_RIGHTS. After set-up the fast path is shared memory and eventfds: no
+ * socket traffic per ioreq.
+ *
+ * Every field is hostile to xensim: a datagram of the wrong size, an unknown
+ * op, an id the connection does not own, a range out of bounds is answered
+ * with status -errno and never crashes xensim. The first request on a
+ * connection must be XSIM_OP_OPEN; it binds the connection to one domain for
+ * its whole life. When the connection closes, every ioreq server it created
+ * is destroyed (ranges freed, waiting vCPUs completed with all-ones).
+ */
+#ifndef XENSIM_PROTOCOL_H
+#define XENSIM_PROTOCOL_H
+
+#include <stdint.h>
+
+#define XSIM_CONTROL_SOCKET "control"     /* DIR/control */
+#define XSIM_XENSTORE_SOCKET "xenstore"   /* DIR/xenstore (dom0's view) */
+#define XSIM_QTEST_FMT "dom%u.qtest"      /* DIR/domN.qtest: scripted guest */
+#define XSIM_GUEST_XENSTORE_FMT "dom%u.xenstore" /* DIR/domN.xenstore: as the guest */
+
+#define XSIM_PROTOCOL_VERSION 1
+#define XSIM_MAX_SERVERS 8        /* per domain (Xen's MAX_NR_IOREQ_SERVERS) */
+#define XSIM_MAX_RANGES 256       /* per server and range type */
+#define XSIM_MAX_VCPUS 128        /* one 32-byte slot each in a 4 KiB page */
+#define XSIM_MAX_FDS 4            /* fds in one reply at most */
+
+enum xsim_op {
+    /* arg0 = domid, arg1 = XSIM_PROTOCOL_VERSION.
+     * reply: val0 = nr_vcpus, val1 = arch (0 x86, 1 arm),
+     *        ram[] = the guest RAM layout; fds[0] = guest RAM memfd
+     *        (a region's bytes live at ram[i].offset in it). */
+    XSIM_OP_OPEN = 1,
+    /* arg0 = 1 for a buffered ring (x86 only; -EINVAL on ARM), 0 without.
+     * reply: val0 = server id (0..7), -ENOSPC when 8 exist. */
+    XSIM_OP_CREATE_SERVER = 2,
+    /* arg0 = id. reply: fds[0] = memfd of the slot page (4096 bytes,
+     * vp_eport of every vCPU filled in), fds[1] = memfd of the buffered page
+     * if the server has one; val0 = buffered event port (or 0). */
+    XSIM_OP_GET_SERVER_PAGES = 3,
+    /* arg0 = id, arg1 = 1 enable / 0 disable. Nothing is routed to a
+     * disabled server. */
+    XSIM_OP_SET_SERVER_STATE = 4,
+    /* arg0 = id, arg1 = enum hv_range_type, arg2 = start, arg3 = end
+     * (inclusive). -EINVAL if start > end or the type is unknown, -EEXIST if
+     * it overlaps a range of the same server and type, -ENOSPC past 256. */
+    XSIM_OP_MAP_RANGE = 5,
+    /* same args; -ENOENT unless exactly that range is mapped. */
+    XSIM_OP_UNMAP_RANGE = 6,
+    /* arg0 = id. */
+    XSIM_OP_DESTROY_SERVER = 7,
+    /* arg0 = remote port (a port of the domain: an ioreq vCPU port, the
+     * buffered port, or one a PV frontend allocated unbound for dom0).
+     * reply: val0 = local port number; fds[0] = eventfd that becomes
+     * readable when the guest side notifies, fds[1] = eventfd to write 1
+     * to notify the guest side. -ENOENT for an unknown port, -EBUSY if bound. */
+    XSIM_OP_EVTCHN_BIND = 8,
+    /* arg0 = local port. */
+    XSIM_OP_EVTCHN_UNBIND = 9,
+    /* arg0 = irq (0..15), arg1 = level. */
+    XSIM_OP_SET_ISA_IRQ = 10,
+    /* arg0 = sbdf of the device (fn ignored), arg1 = intx (0..3 = A..D), arg2 = level */
+    XSIM_OP_SET_PCI_INTX = 11,
+    /* arg0 = link (0..3), arg1 = isa irq (0..15, 0 = disabled) */
+    XSIM_OP_SET_PCI_LINK_ROUTE = 12,
+    /* arg0 = address, arg1 = data */
+    XSIM_OP_INJECT_MSI = 13,
+    /* arg0 = irq (ARM SPI, 32 <= irq < vGIC limit), arg1 = level */
+    XSIM_OP_SET_SPI = 14,
+    /* arg0 = SHUTDOWN_* reason (<xen/sched.h>) */
+    XSIM_OP_SHUTDOWN = 15,
+    /* no args: from now on this connection refuses any other domain (it
+     * already serves only one: this marks it, for the dm_restrict tests). */
+    XSIM_OP_RESTRICT = 16,
+};
+
+struct xsim_request {
+    uint32_t op;
+    uint32_t reserved; /* must be 0 */
+    uint64_t arg[4];
+};
+
+struct xsim_ram_region {
+    uint64_t gpa;    /* guest-physical start, page aligned */
+    uint64_t size;   /* bytes, page multiple; 0 = unused entry */
+    uint64_t offset; /* where its bytes start in the RAM memfd */
+};
+
+#define XSIM_RAM_REGIONS 2 /* x86: below the MMIO hole, above 4 GiB */
+
+struct xsim_reply {
+    int32_t status;  /* 0 or -errno */
+    uint32_t nr_fds; /* fds carried by SCM_RIGHTS with this datagram */
+    uint64_t val[2];
+    struct xsim_ram_region ram[XSIM_RAM_REGIONS]; /* XSIM_OP_OPEN only */
+};
+
+#endif

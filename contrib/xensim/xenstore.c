@@ -1,0 +1,1 @@
+/* placeholder: the xenstore server lands here */

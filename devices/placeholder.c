@@ -1,0 +1,2 @@
+int ioreqd_placeholder(void);
+int ioreqd_placeholder(void) { return 0; }

@@ -1,0 +1,1 @@
+/* placeholder: hv-xen lands here */

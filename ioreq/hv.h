@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hypervisor interface: the one seam between ioreqd and the world that
+ * routes guest I/O to it. Two implementations: hv-xen.c (libxen* on a real
+ * Xen host) and hv-sim.c (contrib/xensim over a unix socket). Everything
+ * above this header is identical on both.
+ *
+ * Conventions: functions return 0 or a negative errno; they never abort on
+ * a hypervisor refusal. An hv handle serves exactly one target domain.
+ */
+#ifndef IOREQD_HV_H
+#define IOREQD_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <xen/xen.h>
+#include <xen/hvm/ioreq.h>
+
+enum hv_arch { HV_ARCH_X86 = 0, HV_ARCH_ARM = 1 };
+
+/* What the three range kinds of an ioreq server mean (XEN_DMOP_IO_RANGE_*). */
+enum hv_range_type {
+    HV_RANGE_PORT = 0, /* start..end are port numbers, inclusive */
+    HV_RANGE_MMIO = 1, /* start..end are guest-physical addresses, inclusive */
+    HV_RANGE_PCI = 2,  /* start..end are SBDFs (seg<<16|bus<<8|dev<<3|fn) */
+};
+
+/* Encode an SBDF as used by PCI_CONFIG ioreqs and HV_RANGE_PCI. */
+static inline uint32_t hv_sbdf(uint16_t seg, uint8_t bus, uint8_t dev, uint8_t fn)
+{
+    return ((uint32_t)seg << 16) | ((uint32_t)bus << 8) | ((uint32_t)(dev & 0x1f) << 3) | (fn & 7);
+}
+
+struct hv_domain_info {
+    uint32_t domid;
+    unsigned int nr_vcpus;
+    enum hv_arch arch;
+};
+
+/* The two shared pages of one ioreq server. buffered is NULL when the
+ * server has no buffered ring (always on ARM). */
+struct hv_server_pages {
+    shared_iopage_t *slots;       /* one ioreq_t per vCPU */
+    buffered_iopage_t *buffered;  /* or NULL */
+    uint32_t buffered_port;       /* remote (Xen-side) port of the ring, if any */
+};
+
+/* A local event channel port. On Xen every port shares one fd; under
+ * xensim each port has its own. Either way: poll evtchn_fd(port) for
+ * readability, then call evtchn_pending(fd) once to learn which port fired,
+ * handle it, then evtchn_unmask(port). */
+typedef int32_t hv_port_t;
+
+struct hv;
+
+struct hv_ops {
+    const char *name;
+    void (*close)(struct hv *hv);
+    int (*get_info)(struct hv *hv, struct hv_domain_info *info);
+
+    /* ioreq server lifecycle (XEN_DMOP_*_ioreq_server) */
+    int (*create_server)(struct hv *hv, bool want_buffered, uint16_t *id);
+    int (*map_server_pages)(struct hv *hv, uint16_t id, struct hv_server_pages *pages);
+    int (*set_server_state)(struct hv *hv, uint16_t id, bool enabled);
+    int (*map_range)(struct hv *hv, uint16_t id, enum hv_range_type type, uint64_t start,
+                     uint64_t end);
+    int (*unmap_range)(struct hv *hv, uint16_t id, enum hv_range_type type, uint64_t start,
+                       uint64_t end);
+    int (*destroy_server)(struct hv *hv, uint16_t id);
+
+    /* Event channels to the target domain (interdomain binding). */
+    int (*evtchn_bind)(struct hv *hv, uint32_t remote_port, hv_port_t *local);
+    int (*evtchn_unbind)(struct hv *hv, hv_port_t local);
+    int (*evtchn_fd)(struct hv *hv, hv_port_t local);
+    hv_port_t (*evtchn_pending)(struct hv *hv, int fd); /* < 0: nothing pending */
+    int (*evtchn_unmask)(struct hv *hv, hv_port_t local);
+    int (*evtchn_notify)(struct hv *hv, hv_port_t local);
+
+    /* Guest memory (foreign mapping). Maps nr frames starting at gfn,
+     * contiguously; fails with -EFAULT if any frame is not guest RAM. */
+    void *(*map_frames)(struct hv *hv, uint64_t gfn, size_t nr, bool writable, int *err);
+    int (*unmap_frames)(struct hv *hv, void *addr, size_t nr);
+
+    /* Interrupts */
+    int (*set_isa_irq_level)(struct hv *hv, uint8_t irq, bool level);
+    int (*set_pci_intx_level)(struct hv *hv, uint16_t seg, uint8_t bus, uint8_t dev,
+                              uint8_t intx, bool level);
+    int (*set_pci_link_route)(struct hv *hv, uint8_t link, uint8_t isa_irq);
+    int (*inject_msi)(struct hv *hv, uint64_t addr, uint32_t data);
+    int (*set_spi_level)(struct hv *hv, uint32_t irq, bool level); /* ARM */
+
+    /* Domain control: reason is SHUTDOWN_* from <xen/sched.h>. */
+    int (*shutdown)(struct hv *hv, unsigned int reason);
+
+    /* Restrict every handle to the target domain (dm_restrict). */
+    int (*restrict_to_domain)(struct hv *hv);
+};
+
+struct hv {
+    const struct hv_ops *ops;
+    uint32_t domid;
+};
+
+/* Constructors. They return NULL and set *err (negative errno) on failure. */
+struct hv *hv_sim_open(uint32_t domid, const char *dir, int *err);
+#ifdef IOREQD_HAVE_XEN
+struct hv *hv_xen_open(uint32_t domid, int *err);
+#endif
+
+static inline void hv_close(struct hv *hv)
+{
+    if (hv)
+        hv->ops->close(hv);
+}
+
+#endif
