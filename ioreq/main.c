@@ -1,3 +1,198 @@
-/* placeholder */
-int main(void);
-int main(void) { return 1; }
+/* SPDX-License-Identifier: MIT */
+/*
+ * ioreqd: set up one ioreq server for one guest, serve it until told to
+ * stop, then take everything down so the hypervisor stops routing to us.
+ */
+#include <errno.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xenstore.h>
+
+#include "config.h"
+#include "devices/machine.h"
+#include "ioreq/cli.h"
+#include "ioreq/hv.h"
+#include "ioreq/ioreq-server.h"
+
+#define DEV "ioreqd"
+
+struct ioreqd {
+    struct config cfg;
+    struct chardev_set *chardevs;
+    struct machine *machine;
+    struct hv *hv;
+    struct hv_domain_info info;
+    struct ioreq_server server;
+    GMainLoop *loop;
+    GArray *fd_watches; /* guint source ids */
+};
+
+static gboolean on_stop_signal(gpointer data)
+{
+    struct ioreqd *d = data;
+
+    log_info(d->cfg.domid, DEV, "stopping on signal");
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_event(gint fd, GIOCondition cond, gpointer data)
+{
+    struct ioreqd *d = data;
+    hv_port_t port = d->hv->ops->evtchn_pending(d->hv, fd);
+
+    if (port >= 0)
+        ioreq_server_handle_port(&d->server, port);
+    return G_SOURCE_CONTINUE;
+}
+
+/* On Xen all ports share one fd, under xensim each has its own: watch each
+ * distinct fd once. */
+static void watch_ports(struct ioreqd *d)
+{
+    GHashTable *seen = g_hash_table_new(g_direct_hash, g_direct_equal);
+
+    for (unsigned int v = 0; v <= d->server.nr_vcpus; v++) {
+        hv_port_t port = v < d->server.nr_vcpus ? d->server.vcpu_ports[v] : d->server.buffered_port;
+        int fd = port >= 0 ? d->hv->ops->evtchn_fd(d->hv, port) : -1;
+        if (fd < 0 || g_hash_table_contains(seen, GINT_TO_POINTER(fd)))
+            continue;
+        g_hash_table_add(seen, GINT_TO_POINTER(fd));
+        guint id = g_unix_fd_add(fd, G_IO_IN, on_event, d);
+        g_array_append_val(d->fd_watches, id);
+    }
+    g_hash_table_destroy(seen);
+}
+
+static struct hv *open_hypervisor(struct ioreqd *d, int *err)
+{
+    if (d->cfg.accel == ACCEL_XENSIM) {
+        /* The real libxenstore finds xensim's store through this. */
+        g_autofree char *xs_path = g_build_filename(d->cfg.sim_dir, "xenstore", NULL);
+        g_setenv("XENSTORED_PATH", xs_path, FALSE);
+        return hv_sim_open(d->cfg.domid, d->cfg.sim_dir, err);
+    }
+#ifdef IOREQD_HAVE_XEN
+    return hv_xen_open(d->cfg.domid, err);
+#else
+    *err = -ENOTSUP;
+    return NULL;
+#endif
+}
+
+/* The toolstack waits for this key, as it does for QEMU. Failing to write
+ * it is logged, not fatal: the guest is served either way. */
+static void announce_running(struct ioreqd *d)
+{
+    struct xs_handle *xs = xs_open(0);
+    g_autofree char *path = g_strdup_printf("/local/domain/0/device-model/%u/state", d->cfg.domid);
+
+    if (!xs || !xs_write(xs, XBT_NULL, path, "running", strlen("running")))
+        log_warn(d->cfg.domid, DEV, "could not write %s: %s", path, g_strerror(errno));
+    if (xs)
+        xs_close(xs);
+}
+
+/* Everything up to the server being enabled; false with an error message. */
+static bool setup(struct ioreqd *d, GError **error)
+{
+    int err = 0;
+
+    d->hv = open_hypervisor(d, &err);
+    if (!d->hv) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-err), "cannot reach the %s: %s",
+                    d->cfg.accel == ACCEL_XENSIM ? "simulated hypervisor" : "Xen hypervisor",
+                    g_strerror(-err));
+        return false;
+    }
+    d->hv->ops->get_info(d->hv, &d->info);
+    err = ioreq_server_setup(&d->server, d->hv, d->info.nr_vcpus, d->info.arch == HV_ARCH_X86);
+    if (err < 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-err),
+                    "cannot set up the ioreq server: %s", g_strerror(-err));
+        return false;
+    }
+    if (!machine_realize(d->machine, d->server.dispatch, error))
+        return false;
+    watch_ports(d);
+    err = ioreq_server_enable(&d->server);
+    if (err < 0) {
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-err),
+                    "cannot enable the ioreq server: %s", g_strerror(-err));
+        return false;
+    }
+    log_info(d->cfg.domid, DEV, "serving as ioreq server %u (%u vCPUs, %s, %u devices)",
+             d->server.id, d->info.nr_vcpus, d->hv->ops->name, d->machine->devices->len);
+    announce_running(d);
+    return true;
+}
+
+/* Options first, so a typo is reported before anything is set up. */
+static bool configure(struct ioreqd *d, GError **error)
+{
+    d->chardevs = chardev_set_new();
+    for (unsigned int i = 0; i < d->cfg.chardevs->len; i++)
+        if (!chardev_set_add(d->chardevs, g_ptr_array_index(d->cfg.chardevs, i), error))
+            return false;
+    d->machine = machine_new(d->cfg.domid, d->chardevs);
+    if (d->cfg.machine && !machine_configure(d->machine, d->cfg.machine, error))
+        return false;
+    for (unsigned int i = 0; i < d->cfg.devices->len; i++)
+        if (!machine_add_device(d->machine, g_ptr_array_index(d->cfg.devices, i), error))
+            return false;
+    return true;
+}
+
+static void teardown(struct ioreqd *d)
+{
+    for (unsigned int i = 0; i < d->fd_watches->len; i++)
+        g_source_remove(g_array_index(d->fd_watches, guint, i));
+    g_array_free(d->fd_watches, TRUE);
+    /* Devices unregister while the server still exists, then the server
+     * goes, then the connection. */
+    machine_free(d->machine);
+    if (d->hv)
+        ioreq_server_teardown(&d->server);
+    hv_close(d->hv);
+    chardev_set_free(d->chardevs);
+    if (d->loop)
+        g_main_loop_unref(d->loop);
+    config_clear(&d->cfg);
+}
+
+int main(int argc, char **argv)
+{
+    struct ioreqd d = { .server.buffered_port = -1 };
+    g_autoptr(GError) error = NULL;
+    int status = EXIT_SUCCESS;
+
+    d.fd_watches = g_array_new(FALSE, FALSE, sizeof(guint));
+    config_init(&d.cfg);
+    if (!cli_parse(&d.cfg, argc, argv, &error)) {
+        fprintf(stderr, "ioreqd: %s\n", error->message);
+        teardown(&d);
+        return EXIT_FAILURE;
+    }
+    if (d.cfg.show_help || d.cfg.show_version) {
+        if (d.cfg.show_help)
+            cli_print_help(argv[0]);
+        else
+            printf("ioreqd %s\n", IOREQD_VERSION);
+        teardown(&d);
+        return EXIT_SUCCESS;
+    }
+    d.loop = g_main_loop_new(NULL, FALSE);
+    g_unix_signal_add(SIGTERM, on_stop_signal, &d);
+    g_unix_signal_add(SIGINT, on_stop_signal, &d);
+    if (configure(&d, &error) && setup(&d, &error)) {
+        g_main_loop_run(d.loop);
+    } else {
+        fprintf(stderr, "ioreqd: %s\n", error->message);
+        status = EXIT_FAILURE;
+    }
+    teardown(&d);
+    return status;
+}

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PCI bus 0 of this process and type-0 config space: per-byte write masks,
+ * write-1-to-clear status bits, BAR sizing, and BAR decoding that follows
+ * the command register. Every BAR change moves the device's ranges with
+ * the hypervisor through dispatch. Only functions attached here are
+ * registered: a slot no process claims reads all-ones (the hypervisor's
+ * answer for unclaimed config cycles).
+ */
+#ifndef IOREQD_PCI_H
+#define IOREQD_PCI_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ioreq/dispatch.h"
+
+#define PCI_CONFIG_SIZE 256
+#define PCI_NUM_BARS 6
+#define PCI_SLOTS 32
+#define PCI_FUNCS 8
+
+enum pci_bar_flags {
+    PCI_BAR_IO = 1 << 0,
+    PCI_BAR_MEM64 = 1 << 1,
+    PCI_BAR_PREFETCH = 1 << 2,
+};
+
+struct pci_bar {
+    uint64_t size; /* 0 = not implemented; a power of two otherwise */
+    unsigned int flags;
+    struct io_region region;
+};
+
+struct pci_bus;
+
+struct pci_device {
+    char *id;
+    struct pci_bus *bus;
+    uint8_t devfn;
+    bool attached;
+    uint8_t config[PCI_CONFIG_SIZE];
+    uint8_t wmask[PCI_CONFIG_SIZE];
+    uint8_t w1cmask[PCI_CONFIG_SIZE];
+    struct pci_bar bars[PCI_NUM_BARS];
+};
+
+struct pci_bus *pci_bus_new(struct dispatch *dispatch, uint32_t domid);
+void pci_bus_free(struct pci_bus *bus);
+
+/* Fill the header: ids, class (24-bit base/sub/prog-if), revision. */
+void pci_device_init(struct pci_device *d, const char *id, uint16_t vendor, uint16_t device,
+                     uint32_t class_code, uint8_t revision);
+void pci_device_cleanup(struct pci_device *d);
+/* size must be a power of two (>= 4 for I/O, >= 16 for memory). A 64-bit
+ * BAR also uses the next BAR index. */
+void pci_device_set_bar(struct pci_device *d, unsigned int bar, unsigned int flags, uint64_t size,
+                        const struct io_ops *ops, void *opaque);
+
+/* Parse "SLOT[.FN]" (hex, as QEMU's addr=). */
+bool pci_parse_devfn(const char *text, int *devfn, GError **error);
+/* devfn < 0 picks the lowest free slot from 1 up (slot 0 is the host bridge). */
+bool pci_bus_attach(struct pci_bus *bus, struct pci_device *d, int devfn, GError **error);
+void pci_bus_detach(struct pci_device *d);
+
+uint32_t pci_config_read(struct pci_device *d, uint32_t reg, unsigned int size);
+void pci_config_write(struct pci_device *d, uint32_t reg, uint32_t value, unsigned int size);
+
+/* Where a BAR decodes now, or false if it does not decode. */
+bool pci_bar_address(const struct pci_device *d, unsigned int bar, uint64_t *addr);
+
+#endif

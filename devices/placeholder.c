@@ -1,2 +1,0 @@
-int ioreqd_placeholder(void);
-int ioreqd_placeholder(void) { return 0; }

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+#include "ioreq/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/options.h"
+
+void config_init(struct config *c)
+{
+    *c = (struct config){
+        .accel = ACCEL_XEN,
+        .devices = g_ptr_array_new_with_free_func(g_free),
+        .chardevs = g_ptr_array_new_with_free_func(g_free),
+    };
+}
+
+void config_clear(struct config *c)
+{
+    g_free(c->sim_dir);
+    g_free(c->name);
+    g_free(c->machine);
+    g_ptr_array_free(c->devices, TRUE);
+    g_ptr_array_free(c->chardevs, TRUE);
+}
+
+static bool bad(GError **error, const char *fmt, const char *arg)
+{
+    g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE, fmt, arg);
+    return false;
+}
+
+static bool parse_domid(struct config *c, const char *arg, GError **error)
+{
+    guint64 v;
+
+    if (!g_ascii_string_to_unsigned(arg, 10, 1, 0x7fef, &v, NULL))
+        return bad(error, "-xen-domid: '%s' is not a guest domain id (1-32751)", arg);
+    c->domid = (uint32_t)v;
+    c->have_domid = true;
+    return true;
+}
+
+static bool parse_accel(struct config *c, const char *arg, GError **error)
+{
+    g_autoptr(opts) o = opts_parse(arg, "accel", error);
+
+    if (!o)
+        return false;
+    const char *kind = opts_get_str(o, "accel", "");
+    if (!strcmp(kind, "xen")) {
+        c->accel = ACCEL_XEN;
+    } else if (!strcmp(kind, "xensim")) {
+        const char *dir = opts_get_str(o, "dir", NULL);
+        if (!dir)
+            return bad(error, "-accel %s: xensim needs dir=DIR (xensim's --dir)", arg);
+        c->accel = ACCEL_XENSIM;
+        g_free(c->sim_dir);
+        c->sim_dir = g_strdup(dir);
+    } else {
+        return bad(error, "-accel: unknown accelerator '%s' (xen, xensim)", kind);
+    }
+    return opts_check_all_used(o, "-accel", error);
+}
+
+static bool parse_name(struct config *c, const char *arg, GError **error)
+{
+    g_autoptr(opts) o = opts_parse(arg, "guest", error);
+
+    if (!o)
+        return false;
+    g_free(c->name);
+    c->name = g_strdup(opts_get_str(o, "guest", ""));
+    opts_get_str(o, "debug-threads", NULL); /* libvirt/libxl pass it; threads are not named */
+    return opts_check_all_used(o, "-name", error);
+}
+
+/* Options that take an argument, and what to do with it. */
+static bool apply_option(struct config *c, const char *opt, const char *arg, GError **error)
+{
+    if (!strcmp(opt, "xen-domid"))
+        return parse_domid(c, arg, error);
+    if (!strcmp(opt, "accel"))
+        return parse_accel(c, arg, error);
+    if (!strcmp(opt, "machine") || !strcmp(opt, "M")) {
+        g_free(c->machine);
+        c->machine = g_strdup(arg);
+        return true;
+    }
+    if (!strcmp(opt, "device")) {
+        g_ptr_array_add(c->devices, g_strdup(arg));
+        return true;
+    }
+    if (!strcmp(opt, "chardev")) {
+        g_ptr_array_add(c->chardevs, g_strdup(arg));
+        return true;
+    }
+    if (!strcmp(opt, "name"))
+        return parse_name(c, arg, error);
+    if (!strcmp(opt, "display")) {
+        if (strcmp(arg, "none") != 0)
+            return bad(error, "-display: only 'none' is supported, not '%s'", arg);
+        return true;
+    }
+    return bad(error, "unknown option '-%s'", opt);
+}
+
+static bool takes_argument(const char *opt)
+{
+    static const char *const with_arg[] = {
+        "xen-domid", "accel", "machine", "M", "device", "chardev", "name", "display",
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(with_arg); i++)
+        if (!strcmp(opt, with_arg[i]))
+            return true;
+    return false;
+}
+
+static bool apply_flag(struct config *c, const char *opt, GError **error)
+{
+    if (!strcmp(opt, "h") || !strcmp(opt, "help"))
+        c->show_help = true;
+    else if (!strcmp(opt, "version"))
+        c->show_version = true;
+    else if (!strcmp(opt, "nodefaults"))
+        c->nodefaults = true;
+    else if (!strcmp(opt, "no-user-config") || !strcmp(opt, "xen-attach"))
+        ; /* libxl passes these; they are what ioreqd does anyway */
+    else
+        return bad(error, "unknown option '-%s'", opt);
+    return true;
+}
+
+bool cli_parse(struct config *c, int argc, char **argv, GError **error)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-' || a[1] == '\0')
+            return bad(error, "unexpected argument '%s'", a);
+        /* QEMU accepts both -opt and --opt */
+        const char *opt = a + (a[1] == '-' ? 2 : 1);
+        if (!takes_argument(opt)) {
+            if (!apply_flag(c, opt, error))
+                return false;
+            continue;
+        }
+        if (i + 1 >= argc)
+            return bad(error, "option '%s' needs an argument", a);
+        if (!apply_option(c, opt, argv[++i], error))
+            return false;
+    }
+    if (!c->show_help && !c->show_version && !c->have_domid)
+        return bad(error, "%s", "-xen-domid is required (the guest this process serves)");
+    return true;
+}
+
+void cli_print_help(const char *prog)
+{
+    printf("Usage: %s -xen-domid N [options]\n"
+           "ioreqd: a lean device model for Xen HVM guests.\n\n"
+           "  -xen-domid N              the guest domain to serve\n"
+           "  -accel xen                talk to Xen through libxen* (default)\n"
+           "  -accel xensim,dir=DIR     talk to the simulated hypervisor in DIR\n"
+           "  -machine TYPE[,prop=val]  machine type (none)\n"
+           "  -device NAME[,prop=val]   add a device (-device help, -device NAME,help)\n"
+           "  -chardev BACKEND,id=ID[,...]\n"
+           "                            file,path=P[,append=on] | stdio | null | pty |\n"
+           "                            socket,path=P[,server=on,wait=off]\n"
+           "  -name NAME                guest name for logs\n"
+           "  -nodefaults               create no default devices\n"
+           "  -display none             no local display\n"
+           "  -h, --help                this text\n"
+           "  --version                 print the version\n",
+           prog);
+}

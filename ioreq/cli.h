@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command line, in QEMU's syntax for what libxl passes, so ioreqd can
+ * stand in for QEMU through device_model_override.
+ */
+#ifndef IOREQD_CLI_H
+#define IOREQD_CLI_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+enum accel_kind { ACCEL_XEN, ACCEL_XENSIM };
+
+struct config {
+    bool have_domid;
+    uint32_t domid;
+    enum accel_kind accel;
+    char *sim_dir;
+    char *name;
+    char *machine;      /* -machine spec, or NULL */
+    GPtrArray *devices; /* -device specs */
+    GPtrArray *chardevs;
+    bool nodefaults;
+    bool show_help, show_version;
+};
+
+void config_init(struct config *c);
+void config_clear(struct config *c);
+/* Fills c; on error, the message names the offending option or value. */
+bool cli_parse(struct config *c, int argc, char **argv, GError **error);
+void cli_print_help(const char *prog);
+
+#endif

@@ -1,0 +1,463 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hv-sim: the hypervisor interface over xensim's control socket
+ * (contrib/xensim/protocol.h). Set-up calls are request/reply datagrams;
+ * shared pages and guest RAM arrive as memfds and event channels as
+ * eventfds, so the per-ioreq path never touches the socket.
+ */
+#include <errno.h>
+#include <glib.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "contrib/xensim/protocol.h"
+#include "ioreq/hv.h"
+
+#define SIM_PAGE_SIZE 4096u
+
+struct sim_port {
+    int from_guest; /* readable when the guest side notified us */
+    int to_guest;   /* write 1 to notify the guest side */
+};
+
+struct sim_server {
+    bool live;
+    void *slots;
+    void *buffered;
+};
+
+struct hv_sim {
+    struct hv hv;
+    int sock;
+    int ram_fd;
+    struct hv_domain_info info;
+    struct xsim_ram_region ram[XSIM_RAM_REGIONS];
+    struct sim_server servers[XSIM_MAX_SERVERS];
+    GHashTable *ports; /* local port -> struct sim_port */
+};
+
+static struct hv_sim *to_sim(struct hv *hv)
+{
+    return (struct hv_sim *)hv;
+}
+
+static void close_fds(int *fds, unsigned int n)
+{
+    for (unsigned int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
+/* One request, one reply; fds received into fds[] (all -1 if none). The
+ * reply's fd count is checked against what we expect, so a confused peer
+ * cannot make us keep stray descriptors. */
+static int sim_call(struct hv_sim *s, uint32_t op, const uint64_t args[4], struct xsim_reply *reply,
+                    int fds[XSIM_MAX_FDS])
+{
+    struct xsim_request req = { .op = op };
+    char cbuf[CMSG_SPACE(sizeof(int) * XSIM_MAX_FDS)];
+    struct iovec iov = { .iov_base = reply, .iov_len = sizeof(*reply) };
+    struct msghdr msg = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+    };
+    ssize_t n;
+
+    if (args)
+        memcpy(req.arg, args, sizeof(req.arg));
+    for (unsigned int i = 0; i < XSIM_MAX_FDS; i++)
+        fds[i] = -1;
+    do {
+        n = send(s->sock, &req, sizeof(req), MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)sizeof(req))
+        return n < 0 ? -errno : -EIO;
+    do {
+        n = recvmsg(s->sock, &msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    unsigned int got = 0;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        unsigned int nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (unsigned int i = 0; i < nfd && got < XSIM_MAX_FDS; i++)
+            memcpy(&fds[got++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+    }
+    if (n != (ssize_t)sizeof(*reply) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+        reply->nr_fds != got) {
+        close_fds(fds, XSIM_MAX_FDS);
+        return n == 0 ? -ECONNRESET : -EPROTO;
+    }
+    return reply->status;
+}
+
+static int sim_simple(struct hv *hv, uint32_t op, uint64_t a0, uint64_t a1, uint64_t a2,
+                      uint64_t a3)
+{
+    const uint64_t args[4] = { a0, a1, a2, a3 };
+    struct xsim_reply reply;
+    int fds[XSIM_MAX_FDS];
+    int rc = sim_call(to_sim(hv), op, args, &reply, fds);
+
+    close_fds(fds, XSIM_MAX_FDS);
+    return rc;
+}
+
+static int sim_get_info(struct hv *hv, struct hv_domain_info *info)
+{
+    *info = to_sim(hv)->info;
+    return 0;
+}
+
+static int sim_create_server(struct hv *hv, bool want_buffered, uint16_t *id)
+{
+    const uint64_t args[4] = { want_buffered ? 1 : 0 };
+    struct xsim_reply reply;
+    int fds[XSIM_MAX_FDS];
+    int rc = sim_call(to_sim(hv), XSIM_OP_CREATE_SERVER, args, &reply, fds);
+
+    close_fds(fds, XSIM_MAX_FDS);
+    if (rc < 0)
+        return rc;
+    if (reply.val[0] >= XSIM_MAX_SERVERS)
+        return -EPROTO;
+    *id = (uint16_t)reply.val[0];
+    to_sim(hv)->servers[*id].live = true;
+    return 0;
+}
+
+static void *map_page(int fd)
+{
+    void *p = mmap(NULL, SIM_PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+static void unmap_server_pages(struct sim_server *srv)
+{
+    if (srv->slots)
+        munmap(srv->slots, SIM_PAGE_SIZE);
+    if (srv->buffered)
+        munmap(srv->buffered, SIM_PAGE_SIZE);
+    srv->slots = srv->buffered = NULL;
+}
+
+static int sim_map_server_pages(struct hv *hv, uint16_t id, struct hv_server_pages *pages)
+{
+    struct hv_sim *s = to_sim(hv);
+    const uint64_t args[4] = { id };
+    struct xsim_reply reply;
+    int fds[XSIM_MAX_FDS];
+    int rc;
+
+    if (id >= XSIM_MAX_SERVERS || !s->servers[id].live)
+        return -ENOENT;
+    rc = sim_call(s, XSIM_OP_GET_SERVER_PAGES, args, &reply, fds);
+    if (rc == 0 && fds[0] < 0)
+        rc = -EPROTO;
+    if (rc == 0) {
+        struct sim_server *srv = &s->servers[id];
+        unmap_server_pages(srv);
+        srv->slots = map_page(fds[0]);
+        srv->buffered = fds[1] >= 0 ? map_page(fds[1]) : NULL;
+        if (!srv->slots || (fds[1] >= 0 && !srv->buffered)) {
+            unmap_server_pages(srv);
+            rc = -ENOMEM;
+        } else {
+            pages->slots = srv->slots;
+            pages->buffered = srv->buffered;
+            pages->buffered_port = srv->buffered ? (uint32_t)reply.val[0] : 0;
+        }
+    }
+    close_fds(fds, XSIM_MAX_FDS);
+    return rc;
+}
+
+static int sim_set_server_state(struct hv *hv, uint16_t id, bool enabled)
+{
+    return sim_simple(hv, XSIM_OP_SET_SERVER_STATE, id, enabled, 0, 0);
+}
+
+static int sim_map_range(struct hv *hv, uint16_t id, enum hv_range_type type, uint64_t start,
+                         uint64_t end)
+{
+    return sim_simple(hv, XSIM_OP_MAP_RANGE, id, type, start, end);
+}
+
+static int sim_unmap_range(struct hv *hv, uint16_t id, enum hv_range_type type, uint64_t start,
+                           uint64_t end)
+{
+    return sim_simple(hv, XSIM_OP_UNMAP_RANGE, id, type, start, end);
+}
+
+static int sim_destroy_server(struct hv *hv, uint16_t id)
+{
+    struct hv_sim *s = to_sim(hv);
+
+    if (id >= XSIM_MAX_SERVERS)
+        return -ENOENT;
+    unmap_server_pages(&s->servers[id]);
+    s->servers[id].live = false;
+    return sim_simple(hv, XSIM_OP_DESTROY_SERVER, id, 0, 0, 0);
+}
+
+/* ---- event channels -------------------------------------------------------- */
+
+static void port_free(gpointer p)
+{
+    struct sim_port *port = p;
+
+    close(port->from_guest);
+    close(port->to_guest);
+    g_free(port);
+}
+
+static int sim_evtchn_bind(struct hv *hv, uint32_t remote_port, hv_port_t *local)
+{
+    struct hv_sim *s = to_sim(hv);
+    const uint64_t args[4] = { remote_port };
+    struct xsim_reply reply;
+    int fds[XSIM_MAX_FDS];
+    int rc = sim_call(s, XSIM_OP_EVTCHN_BIND, args, &reply, fds);
+
+    if (rc == 0 && (fds[0] < 0 || fds[1] < 0 || reply.val[0] > INT32_MAX ||
+                    g_hash_table_contains(s->ports, GINT_TO_POINTER((int)reply.val[0]))))
+        rc = -EPROTO;
+    if (rc < 0) {
+        close_fds(fds, XSIM_MAX_FDS);
+        return rc;
+    }
+    struct sim_port *port = g_new(struct sim_port, 1);
+    port->from_guest = fds[0];
+    port->to_guest = fds[1];
+    close_fds(fds + 2, XSIM_MAX_FDS - 2);
+    *local = (hv_port_t)reply.val[0];
+    g_hash_table_insert(s->ports, GINT_TO_POINTER(*local), port);
+    return 0;
+}
+
+static int sim_evtchn_unbind(struct hv *hv, hv_port_t local)
+{
+    struct hv_sim *s = to_sim(hv);
+
+    if (!g_hash_table_remove(s->ports, GINT_TO_POINTER(local)))
+        return -ENOENT;
+    return sim_simple(hv, XSIM_OP_EVTCHN_UNBIND, (uint64_t)local, 0, 0, 0);
+}
+
+static struct sim_port *port_lookup(struct hv *hv, hv_port_t local)
+{
+    return g_hash_table_lookup(to_sim(hv)->ports, GINT_TO_POINTER(local));
+}
+
+static int sim_evtchn_fd(struct hv *hv, hv_port_t local)
+{
+    struct sim_port *port = port_lookup(hv, local);
+    return port ? port->from_guest : -ENOENT;
+}
+
+static hv_port_t sim_evtchn_pending(struct hv *hv, int fd)
+{
+    GHashTableIter it;
+    gpointer key, value;
+    uint64_t count;
+
+    g_hash_table_iter_init(&it, to_sim(hv)->ports);
+    while (g_hash_table_iter_next(&it, &key, &value)) {
+        struct sim_port *port = value;
+        if (port->from_guest != fd)
+            continue;
+        if (read(fd, &count, sizeof(count)) != sizeof(count))
+            return -1;
+        return GPOINTER_TO_INT(key);
+    }
+    return -1;
+}
+
+static int sim_evtchn_unmask(struct hv *hv, hv_port_t local)
+{
+    return port_lookup(hv, local) ? 0 : -ENOENT; /* eventfds need no unmasking */
+}
+
+static int sim_evtchn_notify(struct hv *hv, hv_port_t local)
+{
+    struct sim_port *port = port_lookup(hv, local);
+    uint64_t one = 1;
+
+    if (!port)
+        return -ENOENT;
+    return write(port->to_guest, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
+/* ---- guest memory ------------------------------------------------------------ */
+
+static void *sim_map_frames(struct hv *hv, uint64_t gfn, size_t nr, bool writable, int *err)
+{
+    struct hv_sim *s = to_sim(hv);
+    uint64_t gpa = gfn * SIM_PAGE_SIZE, len = (uint64_t)nr * SIM_PAGE_SIZE;
+
+    for (unsigned int i = 0; i < XSIM_RAM_REGIONS; i++) {
+        const struct xsim_ram_region *r = &s->ram[i];
+        if (!r->size || gpa < r->gpa || gpa - r->gpa > r->size || len > r->size - (gpa - r->gpa))
+            continue;
+        void *p = mmap(NULL, len, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, s->ram_fd,
+                       (off_t)(r->offset + (gpa - r->gpa)));
+        if (p != MAP_FAILED)
+            return p;
+        *err = -errno;
+        return NULL;
+    }
+    *err = -EFAULT;
+    return NULL;
+}
+
+static int sim_unmap_frames(struct hv *hv, void *addr, size_t nr)
+{
+    return munmap(addr, nr * SIM_PAGE_SIZE) == 0 ? 0 : -errno;
+}
+
+/* ---- interrupts and domain control -------------------------------------------- */
+
+static int sim_set_isa_irq_level(struct hv *hv, uint8_t irq, bool level)
+{
+    return sim_simple(hv, XSIM_OP_SET_ISA_IRQ, irq, level, 0, 0);
+}
+
+static int sim_set_pci_intx_level(struct hv *hv, uint16_t seg, uint8_t bus, uint8_t dev,
+                                  uint8_t intx, bool level)
+{
+    return sim_simple(hv, XSIM_OP_SET_PCI_INTX, hv_sbdf(seg, bus, dev, 0), intx, level, 0);
+}
+
+static int sim_set_pci_link_route(struct hv *hv, uint8_t link, uint8_t isa_irq)
+{
+    return sim_simple(hv, XSIM_OP_SET_PCI_LINK_ROUTE, link, isa_irq, 0, 0);
+}
+
+static int sim_inject_msi(struct hv *hv, uint64_t addr, uint32_t data)
+{
+    return sim_simple(hv, XSIM_OP_INJECT_MSI, addr, data, 0, 0);
+}
+
+static int sim_set_spi_level(struct hv *hv, uint32_t irq, bool level)
+{
+    return sim_simple(hv, XSIM_OP_SET_SPI, irq, level, 0, 0);
+}
+
+static int sim_shutdown(struct hv *hv, unsigned int reason)
+{
+    return sim_simple(hv, XSIM_OP_SHUTDOWN, reason, 0, 0, 0);
+}
+
+static int sim_restrict(struct hv *hv)
+{
+    return sim_simple(hv, XSIM_OP_RESTRICT, 0, 0, 0, 0);
+}
+
+static void sim_close(struct hv *hv)
+{
+    struct hv_sim *s = to_sim(hv);
+
+    for (uint16_t id = 0; id < XSIM_MAX_SERVERS; id++)
+        unmap_server_pages(&s->servers[id]);
+    g_hash_table_destroy(s->ports);
+    if (s->ram_fd >= 0)
+        close(s->ram_fd);
+    /* Closing the socket makes xensim tear down whatever we still own. */
+    if (s->sock >= 0)
+        close(s->sock);
+    g_free(s);
+}
+
+static const struct hv_ops sim_ops = {
+    .name = "xensim",
+    .close = sim_close,
+    .get_info = sim_get_info,
+    .create_server = sim_create_server,
+    .map_server_pages = sim_map_server_pages,
+    .set_server_state = sim_set_server_state,
+    .map_range = sim_map_range,
+    .unmap_range = sim_unmap_range,
+    .destroy_server = sim_destroy_server,
+    .evtchn_bind = sim_evtchn_bind,
+    .evtchn_unbind = sim_evtchn_unbind,
+    .evtchn_fd = sim_evtchn_fd,
+    .evtchn_pending = sim_evtchn_pending,
+    .evtchn_unmask = sim_evtchn_unmask,
+    .evtchn_notify = sim_evtchn_notify,
+    .map_frames = sim_map_frames,
+    .unmap_frames = sim_unmap_frames,
+    .set_isa_irq_level = sim_set_isa_irq_level,
+    .set_pci_intx_level = sim_set_pci_intx_level,
+    .set_pci_link_route = sim_set_pci_link_route,
+    .inject_msi = sim_inject_msi,
+    .set_spi_level = sim_set_spi_level,
+    .shutdown = sim_shutdown,
+    .restrict_to_domain = sim_restrict,
+};
+
+static int connect_control(const char *dir)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd;
+
+    if ((size_t)snprintf(addr.sun_path, sizeof(addr.sun_path), "%s/%s", dir,
+                         XSIM_CONTROL_SOCKET) >= sizeof(addr.sun_path))
+        return -ENAMETOOLONG;
+    fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+        int rc = -errno;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+static int sim_open_domain(struct hv_sim *s)
+{
+    const uint64_t args[4] = { s->hv.domid, XSIM_PROTOCOL_VERSION };
+    struct xsim_reply reply;
+    int fds[XSIM_MAX_FDS];
+    int rc = sim_call(s, XSIM_OP_OPEN, args, &reply, fds);
+
+    if (rc == 0 && (fds[0] < 0 || reply.val[0] == 0 || reply.val[0] > XSIM_MAX_VCPUS ||
+                    reply.val[1] > HV_ARCH_ARM))
+        rc = -EPROTO;
+    if (rc < 0) {
+        close_fds(fds, XSIM_MAX_FDS);
+        return rc;
+    }
+    s->ram_fd = fds[0];
+    close_fds(fds + 1, XSIM_MAX_FDS - 1);
+    s->info = (struct hv_domain_info){
+        .domid = s->hv.domid, .nr_vcpus = (unsigned int)reply.val[0],
+        .arch = (enum hv_arch)reply.val[1],
+    };
+    memcpy(s->ram, reply.ram, sizeof(s->ram));
+    return 0;
+}
+
+struct hv *hv_sim_open(uint32_t domid, const char *dir, int *err)
+{
+    struct hv_sim *s = g_new0(struct hv_sim, 1);
+    int rc;
+
+    s->hv.ops = &sim_ops;
+    s->hv.domid = domid;
+    s->ram_fd = -1;
+    s->ports = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, port_free);
+    s->sock = connect_control(dir);
+    rc = s->sock < 0 ? s->sock : sim_open_domain(s);
+    if (rc < 0) {
+        *err = rc;
+        sim_close(&s->hv);
+        return NULL;
+    }
+    return &s->hv;
+}
