@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/* A hypervisor for unit tests: guest RAM is an anonymous mapping, ranges
+ * and notifications are recorded, nothing leaves the process. */
+#ifndef IOREQD_FAKE_HV_H
+#define IOREQD_FAKE_HV_H
+
+#include "ioreq/hv.h"
+
+/* guest RAM at 0..4 MiB + 2 pages: the last bucket is only partly RAM */
+#define FAKE_RAM_SIZE ((4u << 20) + 8192)
+#define FAKE_VCPUS 2
+
+struct fake_range {
+    enum hv_range_type type;
+    uint64_t start, end;
+};
+
+struct fake_hv {
+    struct hv hv;
+    uint8_t *ram;
+    shared_iopage_t *slots;
+    buffered_iopage_t *buffered;
+    GArray *ranges;      /* struct fake_range currently mapped */
+    unsigned int notifies;
+    unsigned int frames_mapped; /* outstanding map_frames pages */
+    int fail_map_range;  /* errno to fail map_range with, 0 = succeed */
+};
+
+struct fake_hv *fake_hv_new(void);
+void fake_hv_free(struct fake_hv *f);
+bool fake_hv_has_range(struct fake_hv *f, enum hv_range_type type, uint64_t start, uint64_t end);
+
+#endif
