@@ -23,6 +23,7 @@ void config_clear(struct config *c)
     g_free(c->machine);
     g_ptr_array_free(c->devices, TRUE);
     g_ptr_array_free(c->chardevs, TRUE);
+    privsep_clear(&c->privsep);
 }
 
 static bool bad(GError **error, const char *fmt, const char *arg)
@@ -98,6 +99,15 @@ static bool apply_option(struct config *c, const char *opt, const char *arg, GEr
     }
     if (!strcmp(opt, "name"))
         return parse_name(c, arg, error);
+    if (!strcmp(opt, "runas"))
+        return privsep_parse_user(&c->privsep, arg, error);
+    if (!strcmp(opt, "chroot")) {
+        g_free(c->privsep.chroot_dir);
+        c->privsep.chroot_dir = g_strdup(arg);
+        return true;
+    }
+    if (!strcmp(opt, "run-with"))
+        return privsep_parse_run_with(&c->privsep, arg, error);
     if (!strcmp(opt, "display")) {
         if (strcmp(arg, "none") != 0)
             return bad(error, "-display: only 'none' is supported, not '%s'", arg);
@@ -110,6 +120,7 @@ static bool takes_argument(const char *opt)
 {
     static const char *const with_arg[] = {
         "xen-domid", "accel", "machine", "M", "device", "chardev", "name", "display",
+        "runas", "chroot", "run-with",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(with_arg); i++)
         if (!strcmp(opt, with_arg[i]))
@@ -123,6 +134,8 @@ static bool apply_flag(struct config *c, const char *opt, GError **error)
         c->show_help = true;
     else if (!strcmp(opt, "version"))
         c->show_version = true;
+    else if (!strcmp(opt, "xen-domid-restrict"))
+        c->privsep.restrict_domain = true;
     else if (!strcmp(opt, "nodefaults"))
         c->nodefaults = true;
     else if (!strcmp(opt, "no-user-config") || !strcmp(opt, "xen-attach"))
@@ -168,6 +181,10 @@ void cli_print_help(const char *prog)
            "                            file,path=P[,append=on] | stdio | null | pty |\n"
            "                            socket,path=P[,server=on,wait=off]\n"
            "  -name NAME                guest name for logs\n"
+           "  -xen-domid-restrict       restrict hypervisor handles to the guest's domain\n"
+           "  -runas USER|UID:GID       drop to this user after set-up (no extra groups)\n"
+           "  -chroot DIR               enter DIR after set-up\n"
+           "  -run-with user=U,chroot=D the same, in newer QEMU's spelling\n"
            "  -nodefaults               create no default devices\n"
            "  -display none             no local display\n"
            "  -h, --help                this text\n"

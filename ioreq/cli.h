@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ioreq/privsep.h"
+
 enum accel_kind { ACCEL_XEN, ACCEL_XENSIM };
 
 struct config {
@@ -22,6 +24,7 @@ struct config {
     GPtrArray *devices; /* -device specs */
     GPtrArray *chardevs;
     bool nodefaults;
+    struct privsep privsep;
     bool show_help, show_version;
 };
 

@@ -127,6 +127,9 @@ static bool setup(struct ioreqd *d, GError **error)
     log_info(d->cfg.domid, DEV, "serving as ioreq server %u (%u vCPUs, %s, %u devices)",
              d->server.id, d->info.nr_vcpus, d->hv->ops->name, d->machine->devices->len);
     announce_running(d);
+    /* Last: everything privileged (sockets, pages, files) is open now. */
+    if (!privsep_apply(&d->cfg.privsep, d->hv, error))
+        return false;
     return true;
 }
 

@@ -83,6 +83,10 @@ static void test_cli(void)
         { "ioreqd -xen-domid 1 -display gtk", "'gtk'" },
         { "ioreqd -xen-domid 1 -device", "needs an argument" },
         { "ioreqd -xen-domid 1 stray", "'stray'" },
+        { "ioreqd -xen-domid 1 -runas no-such-user-here", "'no-such-user-here'" },
+        { "ioreqd -xen-domid 1 -runas 12:", "'12:'" },
+        { "ioreqd -xen-domid 1 -runas :12", "':12'" },
+        { "ioreqd -xen-domid 1 -run-with user=1:2,jail=/x", "'jail'" },
     };
     struct config c;
     GError *err = NULL;
@@ -103,6 +107,15 @@ static void test_cli(void)
     g_assert_cmpstr(c.sim_dir, ==, "/tmp/s");
     g_assert_cmpstr(c.name, ==, "vm1");
     g_assert_cmpuint(c.devices->len, ==, 1);
+    g_assert_false(c.privsep.restrict_domain);
+    config_clear(&c);
+    g_assert_true(parse_args("ioreqd -xen-domid 5 -xen-domid-restrict -runas 123:456 -chroot /a "
+                             "-run-with chroot=/b,user=root", &c, &err));
+    g_assert_no_error(err);
+    g_assert_true(c.privsep.restrict_domain);
+    g_assert_true(c.privsep.change_user);
+    g_assert_cmpuint(c.privsep.uid, ==, 0); /* the last word wins, as in QEMU */
+    g_assert_cmpstr(c.privsep.chroot_dir, ==, "/b");
     config_clear(&c);
 }
 
