@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+#include "contrib/xensim/layout.h"
+
+#include <string.h>
+
+bool xsim_ram_layout_compute(enum hv_arch arch, uint64_t mem, struct xsim_ram_layout *layout)
+{
+    memset(layout, 0, sizeof(*layout));
+    if (mem == 0 || mem % XSIM_PAGE_SIZE)
+        return false;
+    if (arch == HV_ARCH_ARM) {
+        layout->region[0] = (struct xsim_ram_region){ XSIM_ARM_RAM_START, mem, 0 };
+    } else {
+        uint64_t low = mem < XSIM_X86_HOLE_START ? mem : XSIM_X86_HOLE_START;
+        layout->region[0] = (struct xsim_ram_region){ 0, low, 0 };
+        if (mem > low)
+            layout->region[1] = (struct xsim_ram_region){ XSIM_X86_HIGH_START, mem - low, low };
+    }
+    layout->total = mem;
+    return true;
+}
+
+bool xsim_ram_layout_find(const struct xsim_ram_layout *layout, uint64_t gpa, uint64_t len,
+                          uint64_t *offset)
+{
+    for (unsigned i = 0; i < XSIM_RAM_REGIONS; i++) {
+        const struct xsim_ram_region *r = &layout->region[i];
+        if (r->size == 0 || gpa < r->gpa)
+            continue;
+        uint64_t rel = gpa - r->gpa;
+        if (rel < r->size && len <= r->size - rel) {
+            *offset = r->offset + rel;
+            return true;
+        }
+    }
+    return false;
+}
+
+uint64_t xsim_ram_layout_run(const struct xsim_ram_layout *layout, uint64_t gpa, uint64_t len,
+                             bool *is_ram)
+{
+    uint64_t run = len;
+    *is_ram = false;
+    for (unsigned i = 0; i < XSIM_RAM_REGIONS; i++) {
+        const struct xsim_ram_region *r = &layout->region[i];
+        if (r->size == 0)
+            continue;
+        if (gpa >= r->gpa && gpa - r->gpa < r->size) {
+            uint64_t left = r->size - (gpa - r->gpa);
+            *is_ram = true;
+            return left < len ? left : len;
+        }
+        /* not RAM here: stop where the next region begins */
+        if (r->gpa > gpa && r->gpa - gpa < run)
+            run = r->gpa - gpa;
+    }
+    return run;
+}
