@@ -51,6 +51,9 @@
 /* Per-call cap for HV_RANGE_PCI: one bus worth of devfns, and Xen's own
  * limit of 256 ranges per type and server. Larger requests get -E2BIG. */
 #define HV_XEN_MAX_PCI_PER_CALL 256u
+/* The slot page is one Xen page of ioreq_t, one per vCPU (resource frame
+ * ioreq(0); Xen 4.17 has no second one). */
+#define HV_XEN_MAX_VCPUS (HV_XEN_PAGE_SIZE / sizeof(ioreq_t))
 /* First SPI on the GIC; lower INTIDs are SGIs/PPIs, not ours to drive. */
 #define HV_XEN_FIRST_SPI 32u
 
@@ -588,6 +591,8 @@ struct hv *hv_xen_open(uint32_t domid, int *err)
     rc = open_handles(x);
     if (rc == 0 && xendevicemodel_nr_vcpus(x->dm, dom(x), &x->nr_vcpus) < 0)
         rc = neg_errno();
+    if (rc == 0 && x->nr_vcpus > HV_XEN_MAX_VCPUS)
+        rc = -E2BIG; /* more slots than the one slot page holds */
     if (rc < 0) {
         close_handles(x);
         *err = rc;

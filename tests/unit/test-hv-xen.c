@@ -128,6 +128,21 @@ static void test_open_errors(void)
                "dm_nr_vcpus dom=5 FAIL(3)\n"
                "gnttab_close\nfmem_close\nevtchn_close\ndm_close\n");
 
+    /* one 4 KiB slot page holds 128 vCPUs' ioreq_t */
+    fake_xen_install(&fx);
+    fx.nr_vcpus = 129;
+    g_assert_null(hv_xen_open(DOMID, &err));
+    g_assert_cmpint(err, ==, -E2BIG);
+    g_assert_true(g_str_has_suffix(fx.log->str, close_log));
+    g_assert_cmpint(fx.open_handles, ==, 0);
+    fake_xen_uninstall(&fx);
+    fake_xen_install(&fx);
+    fx.nr_vcpus = 128;
+    hv_close(hv_xen_open(DOMID, &err));
+    g_assert_cmpint(err, ==, 0);
+    g_assert_cmpint(fx.open_handles, ==, 0);
+    fake_xen_uninstall(&fx);
+
     fake_xen_install(&fx);
     g_assert_null(hv_xen_open(DOMID_FIRST_RESERVED, &err));
     g_assert_cmpint(err, ==, -EINVAL);
