@@ -13,6 +13,10 @@ bool xsim_ram_layout_compute(enum hv_arch arch, uint64_t mem, struct xsim_ram_la
     } else {
         uint64_t low = mem < XSIM_X86_HOLE_START ? mem : XSIM_X86_HOLE_START;
         layout->region[0] = (struct xsim_ram_region){ 0, low, 0 };
+        if (low > XSIM_X86_VGA_HOLE_START) {
+            layout->hole_start = XSIM_X86_VGA_HOLE_START;
+            layout->hole_end = low < XSIM_X86_VGA_HOLE_END ? low : XSIM_X86_VGA_HOLE_END;
+        }
         if (mem > low)
             layout->region[1] = (struct xsim_ram_region){ XSIM_X86_HIGH_START, mem - low, low };
     }
@@ -20,9 +24,17 @@ bool xsim_ram_layout_compute(enum hv_arch arch, uint64_t mem, struct xsim_ram_la
     return true;
 }
 
+static bool in_hole(const struct xsim_ram_layout *layout, uint64_t gpa)
+{
+    return gpa >= layout->hole_start && gpa < layout->hole_end;
+}
+
 bool xsim_ram_layout_find(const struct xsim_ram_layout *layout, uint64_t gpa, uint64_t len,
                           uint64_t *offset)
 {
+    if (len && gpa < layout->hole_end &&
+        (gpa >= layout->hole_start || layout->hole_start - gpa < len))
+        return false; /* [gpa, gpa+len) overlaps the hole */
     for (unsigned i = 0; i < XSIM_RAM_REGIONS; i++) {
         const struct xsim_ram_region *r = &layout->region[i];
         if (r->size == 0 || gpa < r->gpa)
@@ -41,12 +53,18 @@ uint64_t xsim_ram_layout_run(const struct xsim_ram_layout *layout, uint64_t gpa,
 {
     uint64_t run = len;
     *is_ram = false;
+    if (in_hole(layout, gpa)) {
+        uint64_t left = layout->hole_end - gpa;
+        return left < len ? left : len;
+    }
     for (unsigned i = 0; i < XSIM_RAM_REGIONS; i++) {
         const struct xsim_ram_region *r = &layout->region[i];
         if (r->size == 0)
             continue;
         if (gpa >= r->gpa && gpa - r->gpa < r->size) {
             uint64_t left = r->size - (gpa - r->gpa);
+            if (gpa < layout->hole_start && layout->hole_start - gpa < left)
+                left = layout->hole_start - gpa;
             *is_ram = true;
             return left < len ? left : len;
         }
