@@ -2,7 +2,7 @@
 /*
  * qtest server. QEMU's commands:
  *   outb|outw|outl PORT VAL          -> OK
- *   inb|inw|inl PORT                 -> OK 0xVVVV
+ *   inb|inw|inl PORT                 -> OK 0xVVVV (inl: 0xVVVVVVVV)
  *   readb|readw|readl|readq ADDR     -> OK 0x%016x
  *   writeb|writew|writel|writeq ADDR VAL -> OK
  *   read ADDR SIZE                   -> OK 0xHEXBYTES
@@ -206,7 +206,7 @@ static void cmd_in(struct qtest_conn *c, const char *name, int argc, char **argv
     }
     int rc = xsim_guest_pio(c->d, c->vcpu, (uint32_t)port, size, true, &value);
     if (rc == XSIM_IO_OK)
-        reply(c, "OK 0x%04" PRIx64, value);
+        reply(c, "OK 0x%0*" PRIx64, size == 4 ? 8 : 4, value); /* QEMU's 4 digits, 8 for inl */
     else
         reply_io(c, rc);
 }

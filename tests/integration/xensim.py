@@ -77,6 +77,7 @@ class Xensim:
                 self.proc.wait()
                 text = self.stderr()
                 self.stderr_file.close()
+                self.proc.stdout.close()
                 raise RuntimeError(f"xensim did not get ready:\n{text}")
             self.lines.append(line)
             if line == "xensim: ready":
