@@ -28,6 +28,8 @@ class Ioreqd:
         return self.proc.pid
 
     def stderr(self):
+        if self.stderr_file.closed:
+            return ""
         self.stderr_file.seek(0)
         return self.stderr_file.read()
 
@@ -47,6 +49,7 @@ class Ioreqd:
             self.proc.wait()
             raise AssertionError(f"{self.name} did not stop on SIGTERM:\n{self.stderr()}")
         text = self.stderr()
+        self.stderr_file.close()
         self.check_clean(text)
         if expect_status is not None and status != expect_status:
             raise AssertionError(f"{self.name} exited {status}, expected {expect_status}:\n{text}")
@@ -55,6 +58,7 @@ class Ioreqd:
     def kill9(self):
         self.proc.kill()
         self.proc.wait()
+        self.stderr_file.close()
 
     def wait_exit(self, timeout=20):
         status = self.proc.wait(timeout=timeout)
