@@ -295,10 +295,22 @@ static int sim_evtchn_notify(struct hv *hv, hv_port_t local)
 
 /* ---- guest memory ------------------------------------------------------------ */
 
+static bool overlaps_vga_hole(const struct hv_sim *s, uint64_t gpa, uint64_t len)
+{
+    return s->info.arch == HV_ARCH_X86 && gpa < XSIM_X86_VGA_HOLE_END &&
+           gpa + len > XSIM_X86_VGA_HOLE_START;
+}
+
 static void *sim_map_frames(struct hv *hv, uint64_t gfn, size_t nr, bool writable, int *err)
 {
     struct hv_sim *s = to_sim(hv);
     uint64_t gpa = gfn * SIM_PAGE_SIZE, len = (uint64_t)nr * SIM_PAGE_SIZE;
+
+    if (gfn > UINT64_MAX / SIM_PAGE_SIZE || nr > UINT64_MAX / SIM_PAGE_SIZE ||
+        overlaps_vga_hole(s, gpa, len)) {
+        *err = -EFAULT;
+        return NULL;
+    }
 
     for (unsigned int i = 0; i < XSIM_RAM_REGIONS; i++) {
         const struct xsim_ram_region *r = &s->ram[i];

@@ -22,11 +22,6 @@
 /* Guest-physical addresses the scripted guest may name (48-bit, as x86-64 and ARMv8). */
 #define XSIM_GPA_LIMIT (1ull << 48)
 
-/* x86: the legacy VGA window is never populated (as libxl leaves it), so
- * accesses there are MMIO even though the memfd has bytes behind it. */
-#define XSIM_X86_VGA_HOLE_START 0xA0000ull
-#define XSIM_X86_VGA_HOLE_END 0xC0000ull /* exclusive */
-
 struct xsim_ram_layout {
     struct xsim_ram_region region[XSIM_RAM_REGIONS];
     uint64_t total; /* bytes of the memfd */

@@ -93,6 +93,12 @@ struct xsim_ram_region {
 
 #define XSIM_RAM_REGIONS 2 /* x86: below the MMIO hole, above 4 GiB */
 
+/* x86: the legacy VGA window inside ram[0] is never populated (libxl leaves
+ * it so): it is MMIO, and mapping its frames fails as on Xen, although the
+ * memfd has bytes behind it. */
+#define XSIM_X86_VGA_HOLE_START 0xA0000ull
+#define XSIM_X86_VGA_HOLE_END 0xC0000ull /* exclusive */
+
 struct xsim_reply {
     int32_t status;  /* 0 or -errno */
     uint32_t nr_fds; /* fds carried by SCM_RIGHTS with this datagram */
