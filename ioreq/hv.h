@@ -54,6 +54,19 @@ struct hv_server_pages {
  * handle it, then evtchn_unmask(port). */
 typedef int32_t hv_port_t;
 
+/* One segment of a grant copy: `len` bytes between a page the guest granted
+ * us (ref, at offset) and a local buffer, in the direction to_guest says.
+ * Offset + len must stay within one page. status is a GNTST_* code from
+ * <xen/grant_table.h> (GNTST_okay = 0) for that segment alone. */
+struct hv_grant_copy_seg {
+    uint32_t ref;
+    uint16_t offset;
+    uint16_t len;
+    bool to_guest;
+    void *local;
+    int16_t status;
+};
+
 struct hv;
 
 struct hv_ops {
@@ -83,6 +96,17 @@ struct hv_ops {
      * contiguously; fails with -EFAULT if any frame is not guest RAM. */
     void *(*map_frames)(struct hv *hv, uint64_t gfn, size_t nr, bool writable, int *err);
     int (*unmap_frames)(struct hv *hv, void *addr, size_t nr);
+
+    /* Grants from the target domain (PV backends). grant_map maps count
+     * granted pages contiguously, read-only unless writable; it fails as a
+     * whole (-EINVAL, -EACCES, -EFAULT...) if any ref is invalid, not
+     * granted to us, or read-only when writable was asked. grant_copy does
+     * every segment it can and reports each one's status; it returns 0 when
+     * the call itself worked, even if segments failed. */
+    void *(*grant_map)(struct hv *hv, const uint32_t *refs, unsigned int count, bool writable,
+                       int *err);
+    int (*grant_unmap)(struct hv *hv, void *addr, unsigned int count);
+    int (*grant_copy)(struct hv *hv, struct hv_grant_copy_seg *segs, unsigned int count);
 
     /* Interrupts */
     int (*set_isa_irq_level)(struct hv *hv, uint8_t irq, bool level);
