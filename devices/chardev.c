@@ -86,7 +86,10 @@ void chardev_write(struct chardev *cd, const void *buf, size_t len)
     const char *p = buf;
 
     while (len && cd->out_fd >= 0) {
-        ssize_t n = write(cd->out_fd, p, len);
+        /* A console client that disconnects must never kill the device
+         * model with SIGPIPE. */
+        ssize_t n = cd->kind == CHARDEV_SOCKET ? send(cd->out_fd, p, len, MSG_NOSIGNAL)
+                                               : write(cd->out_fd, p, len);
         if (n > 0) {
             p += n;
             len -= (size_t)n;

@@ -187,6 +187,10 @@ int main(int argc, char **argv)
         teardown(&d);
         return EXIT_SUCCESS;
     }
+    /* Peers (console clients, the toolstack) come and go; a write to one
+     * that left must be an error we handle, not the end of the guest's
+     * device model. */
+    signal(SIGPIPE, SIG_IGN);
     d.loop = g_main_loop_new(NULL, FALSE);
     g_unix_signal_add(SIGTERM, on_stop_signal, &d);
     g_unix_signal_add(SIGINT, on_stop_signal, &d);

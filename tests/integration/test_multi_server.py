@@ -8,9 +8,11 @@ serving while its ranges read all-ones.
 """
 import os
 import signal
+import socket
 import tempfile
 import threading
 import time
+import tty
 import unittest
 
 from ioreqd_proc import Ioreqd, run_ioreqd
@@ -241,6 +243,48 @@ class MultiServerTest(unittest.TestCase):
         self.assertIn("No space left on device", err)
         self.assertEqual(g.cfg_read(0x1F, 0), 0xFFFFFFFF)
         self.assertEqual(g.cfg_read(8, 0), 0x00051B36)
+
+    def test_chardev_socket_and_pty(self):
+        sock_path = self.path("con.sock")
+        p = self.start(1, ["-chardev", f"socket,id=s,path={sock_path},server=on,wait=off",
+                           "-device", "isa-debugcon,chardev=s",
+                           "-chardev", "pty,id=p", "-device", "isa-debugcon,iobase=0x402,chardev=p"],
+                       "chardevs")
+        g = Guest(self.sim.qtest(1))
+        g.ok("xen_wait_servers 1 20000")
+        g.ok("outb 0xe9 0x30")  # nobody listening yet: dropped, never blocks the guest
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        deadline = time.time() + 10
+        while True:
+            try:
+                client.connect(sock_path)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        client.settimeout(10)
+        time.sleep(0.2)  # let ioreqd's main loop accept the connection
+        for ch in b"ok":
+            g.ok(f"outb 0xe9 {ch:#x}")
+        got = b""
+        while len(got) < 2:
+            got += client.recv(16)
+        self.assertEqual(got, b"ok")
+        client.close()
+        g.ok("outb 0xe9 0x31")  # the reader went away: still no stall
+        # the pty: QEMU's announcement line names it; read what the guest wrote
+        deadline = time.time() + 10
+        while "redirected to" not in p.stderr() and time.time() < deadline:
+            time.sleep(0.05)
+        pts = p.stderr().split("redirected to ")[1].split()[0]
+        fd = os.open(pts, os.O_RDONLY | os.O_NOCTTY)
+        try:
+            tty.setraw(fd)
+            g.ok("outb 0x402 0x50")
+            self.assertEqual(os.read(fd, 1), b"P")
+        finally:
+            os.close(fd)
 
     def test_option_errors(self):
         base = ["-xen-domid", "1", "-accel", f"xensim,dir={self.tmp.name}"]
