@@ -6,12 +6,12 @@ for the server to be enabled through xensim's `xen_wait_servers`, and on
 stop checks the exit status and that no sanitizer report was printed.
 """
 import os
-import signal
 import subprocess
 import tempfile
 
+from xensim import check_no_sanitizer_report, stop_process
+
 IOREQD = os.environ.get("IOREQD", "build/ioreqd")
-SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
 
 
 class Ioreqd:
@@ -33,27 +33,11 @@ class Ioreqd:
         self.stderr_file.seek(0)
         return self.stderr_file.read()
 
-    def check_clean(self, text):
-        for marker in SANITIZER_MARKERS:
-            if marker in text:
-                raise AssertionError(f"{self.name}: sanitizer report:\n{text}")
-
     def stop(self, expect_status=0, timeout=20):
         """SIGTERM, wait, and check it exited as expected and cleanly."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            status = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"{self.name} did not stop on SIGTERM:\n{self.stderr()}")
-        text = self.stderr()
+        text = stop_process(self.proc, self.name, self.stderr, expect_status, timeout)
         self.stderr_file.close()
-        self.check_clean(text)
-        if expect_status is not None and status != expect_status:
-            raise AssertionError(f"{self.name} exited {status}, expected {expect_status}:\n{text}")
-        return status
+        return text
 
     def kill9(self):
         self.proc.kill()
@@ -62,7 +46,7 @@ class Ioreqd:
 
     def wait_exit(self, timeout=20):
         status = self.proc.wait(timeout=timeout)
-        self.check_clean(self.stderr())
+        check_no_sanitizer_report(self.name, self.stderr())
         return status
 
 

@@ -46,6 +46,30 @@ TYPE_PIO, TYPE_COPY, TYPE_PCI_CONFIG, TYPE_INVALIDATE = 0, 1, 2, 8
 SLOTS_PER_BUFRING = 511
 
 
+def check_no_sanitizer_report(name, text):
+    for marker in SANITIZER_MARKERS:
+        if marker in text:
+            raise AssertionError(f"{name}: sanitizer report:\n{text}")
+
+
+def stop_process(proc, name, read_stderr, expect_status=0, timeout=20):
+    """SIGTERM proc and wait; check it stopped in time, printed no sanitizer
+    report and exited with expect_status (None: any). Returns its stderr."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        status = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"{name} did not stop on SIGTERM:\n{read_stderr()}")
+    text = read_stderr()
+    check_no_sanitizer_report(name, text)
+    if expect_status is not None and status != expect_status:
+        raise AssertionError(f"{name} exited {status}, expected {expect_status}:\n{text}")
+    return text
+
+
 def sbdf(bus, dev, fn=0, seg=0):
     return (seg << 16) | (bus << 8) | (dev << 3) | fn
 
@@ -116,22 +140,9 @@ class Xensim:
         printed. Returns stderr."""
         for c in self._clients:
             c.close()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            status = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"xensim did not stop on SIGTERM:\n{self.stderr()}")
-        text = self.stderr()
+        text = stop_process(self.proc, "xensim", self.stderr, expect_status, timeout)
         self.stderr_file.close()
         self.proc.stdout.close()
-        for marker in SANITIZER_MARKERS:
-            if marker in text:
-                raise AssertionError(f"xensim: sanitizer report:\n{text}")
-        if expect_status is not None and status != expect_status:
-            raise AssertionError(f"xensim exited {status}, expected {expect_status}:\n{text}")
         return text
 
     def __enter__(self):
