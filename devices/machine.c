@@ -12,6 +12,10 @@ struct device {
 static const struct device_class *const device_classes[] = {
     &isa_debugcon_class,
     &pci_testdev_class,
+    &i440fx_class,
+    &piix3_class,
+    &piix4_pm_class,
+    &xen_platform_class,
 };
 
 const struct device_class *device_class_find(const char *name)
@@ -36,6 +40,7 @@ struct machine *machine_new(uint32_t domid, struct chardev_set *chardevs)
     m->domid = domid;
     m->chardevs = chardevs;
     m->devices = g_ptr_array_new();
+    m->max_ram_below_4g = MACHINE_DEFAULT_RAM_BELOW_4G;
     return m;
 }
 
@@ -64,9 +69,12 @@ bool machine_configure(struct machine *m, const char *spec, GError **error)
     type = opts_get_str(o, "type", "none");
     /* accel= is what libxl's "pc,accel=xen" spelling carries; it is implied. */
     opts_get_str(o, "accel", NULL);
+    if (machine_xenfv_known(type))
+        return machine_xenfv_configure(m, type, o, error);
     if (strcmp(type, "none") != 0) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "machine '%s' is not available in this version (available: none)", type);
+                    "machine '%s' is not available in this version (available: none, xenfv, pc)",
+                    type);
         return false;
     }
     return opts_check_all_used(o, "machine 'none'", error);
@@ -145,4 +153,46 @@ bool machine_realize(struct machine *m, struct dispatch *dispatch, GError **erro
             return false;
     }
     return true;
+}
+
+void machine_set_hv(struct machine *m, struct hv *hv)
+{
+    m->hv = hv;
+}
+
+void *machine_find_device(struct machine *m, const char *class_name)
+{
+    for (unsigned int i = 0; i < m->devices->len; i++) {
+        struct device *dev = g_ptr_array_index(m->devices, i);
+        if (strcmp(dev->cls->name, class_name) == 0)
+            return dev->state;
+    }
+    return NULL;
+}
+
+bool machine_map_ports(struct machine *m, struct io_region *r, uint64_t base, GError **error)
+{
+    int rc = dispatch_map_region(m->dispatch, r, base);
+
+    if (rc < 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    "%s: cannot claim ports 0x%" G_GINT64_MODIFIER "x-0x%" G_GINT64_MODIFIER
+                    "x: %s", r->name, base, base + r->size - 1, g_strerror(-rc));
+        return false;
+    }
+    return true;
+}
+
+int machine_set_isa_irq(struct machine *m, uint8_t irq, bool level)
+{
+    if (!m->hv || !m->hv->ops->set_isa_irq_level)
+        return 0;
+    return m->hv->ops->set_isa_irq_level(m->hv, irq, level);
+}
+
+int machine_shutdown(struct machine *m, unsigned int reason)
+{
+    if (!m->hv || !m->hv->ops->shutdown)
+        return 0;
+    return m->hv->ops->shutdown(m->hv, reason);
 }

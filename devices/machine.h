@@ -18,12 +18,30 @@
 #include "devices/pci/pci.h"
 #include "ioreq/dispatch.h"
 
+/* Which board -machine asked for. */
+enum machine_kind {
+    MACHINE_NONE,   /* only the -device list */
+    MACHINE_XENFV,  /* i440FX + PIIX3 + PIIX4 PM + i8042 + Xen platform device */
+    MACHINE_PC_XEN, /* libxl's "pc,accel=xen": the same without the platform device */
+};
+
+/* Default end of low RAM: hvmloader's 256 MiB MMIO hole below 4 GiB. */
+#define MACHINE_DEFAULT_RAM_BELOW_4G 0xf0000000ull
+
 struct machine {
     uint32_t domid;
     struct chardev_set *chardevs;
     struct dispatch *dispatch; /* set by machine_realize */
     struct pci_bus *pci;
     GPtrArray *devices;        /* struct device */
+    /* Interrupts and domain control for devices; NULL until machine_set_hv
+     * (devices then keep their state but signal nothing). */
+    struct hv *hv;
+    enum machine_kind kind;
+    /* Where low RAM ends (4 GiB minus the MMIO hole), for the memory map. */
+    uint64_t max_ram_below_4g;
+    bool max_ram_below_4g_given;
+    bool suppress_vmdesc; /* accepted for libxl; there is no migration stream yet */
 };
 
 struct device_class {
@@ -37,16 +55,40 @@ struct device_class {
 
 extern const struct device_class isa_debugcon_class;
 extern const struct device_class pci_testdev_class;
+extern const struct device_class i440fx_class;
+extern const struct device_class piix3_class;
+extern const struct device_class piix4_pm_class;
+extern const struct device_class xen_platform_class;
+extern const struct device_class i8042_class;
 
 const struct device_class *device_class_find(const char *name);
 void device_classes_print(void);
 
 struct machine *machine_new(uint32_t domid, struct chardev_set *chardevs);
 void machine_free(struct machine *m);
-/* -machine TYPE[,props]: only "none" exists until the xenfv machine lands. */
+/* -machine TYPE[,props]: "none" (default), "xenfv" or "pc" (accel=xen). */
 bool machine_configure(struct machine *m, const char *spec, GError **error);
+/* The board half of machine_configure (machine-xenfv.c): true if `type`
+ * names one of its machines. */
+bool machine_xenfv_known(const char *type);
+bool machine_xenfv_configure(struct machine *m, const char *type, struct opts *o,
+                             GError **error);
+/* Give devices the hypervisor for interrupts and shutdown; call before
+ * machine_realize. */
+void machine_set_hv(struct machine *m, struct hv *hv);
 bool machine_add_device(struct machine *m, const char *spec, GError **error);
 bool machine_realize(struct machine *m, struct dispatch *dispatch, GError **error);
+/* The state of the first device of class `name`, or NULL (e.g. the input
+ * layer finding the i8042). */
+void *machine_find_device(struct machine *m, const char *class_name);
+
+/* Helpers for devices. Claim a fixed port range (a legacy ISA device);
+ * errors name the device. */
+bool machine_map_ports(struct machine *m, struct io_region *r, uint64_t base, GError **error);
+/* Interrupt and shutdown requests; without a hypervisor they do nothing.
+ * Failures are logged at a rate limit by the caller's limiter. */
+int machine_set_isa_irq(struct machine *m, uint8_t irq, bool level);
+int machine_shutdown(struct machine *m, unsigned int reason);
 
 /* Helper for devices: look up chardev=ID (NULL and an error if missing). */
 struct chardev *machine_chardev(struct machine *m, struct opts *o, const char *dev_id,

@@ -200,6 +200,8 @@ void pci_config_write(struct pci_device *d, uint32_t reg, uint32_t value, unsign
     }
     if (touches(reg, size, REG_COMMAND, 2) || touches(reg, size, REG_BAR0, 4 * PCI_NUM_BARS))
         update_bar_mappings(d);
+    if (d->after_config_write)
+        d->after_config_write(d, reg, size);
 }
 
 bool pci_parse_devfn(const char *text, int *devfn, GError **error)

@@ -44,6 +44,9 @@ struct pci_device {
     uint8_t wmask[PCI_CONFIG_SIZE];
     uint8_t w1cmask[PCI_CONFIG_SIZE];
     struct pci_bar bars[PCI_NUM_BARS];
+    /* Called after a config write has been applied (NULL: nothing to do),
+     * so a device can act on its own registers (e.g. PIIX3 link routes). */
+    void (*after_config_write)(struct pci_device *d, uint32_t reg, unsigned int size);
 };
 
 struct pci_bus *pci_bus_new(struct dispatch *dispatch, uint32_t domid);

@@ -108,6 +108,37 @@ static int f_unmap_frames(struct hv *hv, void *addr, size_t nr)
     return 0;
 }
 
+static int f_set_isa_irq_level(struct hv *hv, uint8_t irq, bool level)
+{
+    struct fake_hv *f = fake(hv);
+
+    if (irq >= G_N_ELEMENTS(f->isa_irq_level))
+        return -EINVAL;
+    if (level && !f->isa_irq_level[irq])
+        f->isa_irq_raises[irq]++;
+    f->isa_irq_level[irq] = level;
+    return 0;
+}
+
+static int f_set_pci_link_route(struct hv *hv, uint8_t link, uint8_t isa_irq)
+{
+    struct fake_hv *f = fake(hv);
+
+    /* Xen's own checks: four links, ISA IRQs 0 (no route) to 15 */
+    if (link >= G_N_ELEMENTS(f->link_route) || isa_irq > 15)
+        return -EINVAL;
+    f->link_route[link] = isa_irq;
+    f->link_route_calls++;
+    return 0;
+}
+
+static int f_shutdown(struct hv *hv, unsigned int reason)
+{
+    fake(hv)->shutdowns++;
+    fake(hv)->shutdown_reason = reason;
+    return 0;
+}
+
 static const struct hv_ops fake_ops = {
     .name = "fake",
     .get_info = f_get_info,
@@ -123,6 +154,9 @@ static const struct hv_ops fake_ops = {
     .evtchn_notify = f_notify,
     .map_frames = f_map_frames,
     .unmap_frames = f_unmap_frames,
+    .set_isa_irq_level = f_set_isa_irq_level,
+    .set_pci_link_route = f_set_pci_link_route,
+    .shutdown = f_shutdown,
 };
 
 struct fake_hv *fake_hv_new(void)

@@ -24,6 +24,13 @@ struct fake_hv {
     unsigned int notifies;
     unsigned int frames_mapped; /* outstanding map_frames pages */
     int fail_map_range;  /* errno to fail map_range with, 0 = succeed */
+    /* interrupts and domain control, as devices asked for them */
+    bool isa_irq_level[16];
+    unsigned int isa_irq_raises[16]; /* low -> high transitions */
+    uint8_t link_route[4];
+    unsigned int link_route_calls;
+    unsigned int shutdowns;
+    unsigned int shutdown_reason;
 };
 
 struct fake_hv *fake_hv_new(void);

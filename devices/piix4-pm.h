@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef IOREQD_PIIX4_PM_H
+#define IOREQD_PIIX4_PM_H
+
+#include <stdint.h>
+
+struct piix4_pm;
+
+/* Slots the guest has asked to eject through 0xae08 (bit n = slot n),
+ * for the device that will actually remove them. */
+uint32_t piix4_pm_ejected_slots(const struct piix4_pm *pm);
+
+#endif
