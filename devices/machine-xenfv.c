@@ -29,6 +29,7 @@ static const char *const pc_devices[] = {
     "i440FX,id=i440fx",
     "PIIX3,id=piix3",
     "PIIX4_PM,id=piix4-pm",
+    "i8042,id=i8042",
 };
 static const char *const xenfv_only_devices[] = {
     "xen-platform,id=xen-platform",

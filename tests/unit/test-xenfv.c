@@ -22,6 +22,8 @@ static void test_xenfv_layout(void)
     g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0x4d0, 0x4d1));
     g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0xae00, 0xae0b));
     g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0x10, 0x1f));
+    g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0x60, 0x60));
+    g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0x64, 0x64));
     g_assert_cmphex(pio_read(&b, 0x10, 2), ==, 0x49d2);
     g_assert_cmphex(b.m->max_ram_below_4g, ==, 0xf0000000);
     g_assert_false(b.m->max_ram_below_4g_given);
@@ -119,6 +121,7 @@ static void test_find_device(void)
 
     board_start(&b, "xenfv", NULL);
     g_assert_nonnull(machine_find_device(b.m, "xen-platform"));
+    g_assert_nonnull(machine_find_device(b.m, "i8042"));
     g_assert_null(machine_find_device(b.m, "pci-testdev"));
     board_stop(&b);
 }
