@@ -23,7 +23,14 @@ struct chardev {
     guint accept_watch;
     char *socket_path;
     size_t dropped;
+    /* input side (chardev_set_reader) */
+    struct chardev_reader reader;
+    guint in_watch;   /* watching in_fd while the reader has room */
+    int in_fd;
+    guint retry_timer; /* a pty without a peer: look again later */
 };
+
+static void input_stop(struct chardev *cd);
 
 struct chardev_set {
     GPtrArray *devs;
@@ -33,6 +40,9 @@ static void chardev_free(gpointer p)
 {
     struct chardev *cd = p;
 
+    input_stop(cd);
+    if (cd->retry_timer)
+        g_source_remove(cd->retry_timer);
     if (cd->accept_watch)
         g_source_remove(cd->accept_watch);
     if (cd->out_fd > STDERR_FILENO)
@@ -100,6 +110,7 @@ void chardev_write(struct chardev *cd, const void *buf, size_t len)
         } else {
             /* The peer went away: a socket chardev waits for the next one. */
             if (cd->kind == CHARDEV_SOCKET) {
+                input_stop(cd);
                 close(cd->out_fd);
                 cd->out_fd = -1;
             }
@@ -131,9 +142,11 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 
     if (conn < 0)
         return G_SOURCE_CONTINUE;
+    input_stop(cd);
     if (cd->out_fd >= 0)
         close(cd->out_fd); /* one client at a time, as QEMU: the newest wins */
     cd->out_fd = conn;
+    chardev_input_wake(cd);
     return G_SOURCE_CONTINUE;
 }
 
@@ -264,4 +277,89 @@ bool chardev_set_add(struct chardev_set *set, const char *spec, GError **error)
     }
     g_ptr_array_add(set->devs, cd);
     return true;
+}
+
+/* ---- input ---- */
+
+#define INPUT_CHUNK 256
+#define PTY_RETRY_SECONDS 1
+
+static void input_stop(struct chardev *cd)
+{
+    if (cd->in_watch)
+        g_source_remove(cd->in_watch);
+    cd->in_watch = 0;
+}
+
+static int input_fd(const struct chardev *cd)
+{
+    switch (cd->kind) {
+    case CHARDEV_STDIO: return STDIN_FILENO;
+    case CHARDEV_SOCKET:
+    case CHARDEV_PTY: return cd->out_fd;
+    default: return -1; /* null and file have no input */
+    }
+}
+
+static gboolean retry_input(gpointer data)
+{
+    struct chardev *cd = data;
+
+    cd->retry_timer = 0;
+    chardev_input_wake(cd);
+    return G_SOURCE_REMOVE;
+}
+
+/* The peer hung up: a socket waits for the next client; a pty master
+ * reports a hang-up until someone opens the slave, so look again later. */
+static void input_hangup(struct chardev *cd)
+{
+    input_stop(cd);
+    if (cd->kind == CHARDEV_SOCKET && cd->out_fd >= 0) {
+        close(cd->out_fd);
+        cd->out_fd = -1;
+    } else if (cd->kind == CHARDEV_PTY && !cd->retry_timer) {
+        cd->retry_timer = g_timeout_add_seconds(PTY_RETRY_SECONDS, retry_input, cd);
+    }
+}
+
+static gboolean on_input(gint fd, GIOCondition cond, gpointer data)
+{
+    struct chardev *cd = data;
+    uint8_t buf[INPUT_CHUNK];
+    size_t room = cd->reader.can_read(cd->reader.opaque);
+
+    if (!room) {
+        cd->in_watch = 0; /* the device wakes us when it has room */
+        return G_SOURCE_REMOVE;
+    }
+    ssize_t n = read(fd, buf, MIN(room, sizeof(buf)));
+    if (n > 0) {
+        cd->reader.read(cd->reader.opaque, buf, (size_t)n);
+        return G_SOURCE_CONTINUE;
+    }
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return G_SOURCE_CONTINUE;
+    cd->in_watch = 0;
+    input_hangup(cd);
+    return G_SOURCE_REMOVE;
+}
+
+void chardev_input_wake(struct chardev *cd)
+{
+    int fd = input_fd(cd);
+
+    if (cd->in_watch || !cd->reader.read || fd < 0)
+        return;
+    if (!cd->reader.can_read(cd->reader.opaque))
+        return;
+    cd->in_fd = fd;
+    cd->in_watch = g_unix_fd_add(fd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_input, cd);
+}
+
+void chardev_set_reader(struct chardev *cd, const struct chardev_reader *reader)
+{
+    input_stop(cd);
+    cd->reader = reader ? *reader : (struct chardev_reader){ 0 };
+    chardev_input_wake(cd);
 }

@@ -17,6 +17,7 @@ static const struct device_class *const device_classes[] = {
     &piix4_pm_class,
     &xen_platform_class,
     &i8042_class,
+    &isa_serial_class,
 };
 
 const struct device_class *device_class_find(const char *name)

@@ -42,6 +42,7 @@ struct machine {
     uint64_t max_ram_below_4g;
     bool max_ram_below_4g_given;
     bool suppress_vmdesc; /* accepted for libxl; there is no migration stream yet */
+    unsigned int serial_ports; /* -serial options seen (COM1 first) */
 };
 
 struct device_class {
@@ -60,6 +61,7 @@ extern const struct device_class piix3_class;
 extern const struct device_class piix4_pm_class;
 extern const struct device_class xen_platform_class;
 extern const struct device_class i8042_class;
+extern const struct device_class isa_serial_class;
 
 const struct device_class *device_class_find(const char *name);
 void device_classes_print(void);
@@ -77,6 +79,9 @@ bool machine_xenfv_configure(struct machine *m, const char *type, struct opts *o
  * machine_realize. */
 void machine_set_hv(struct machine *m, struct hv *hv);
 bool machine_add_device(struct machine *m, const char *spec, GError **error);
+/* -serial pty|stdio|null|none|file:PATH|unix:PATH[,server][,nowait]: a
+ * chardev "serialN" and the next COM port (serial.c). */
+bool machine_add_serial(struct machine *m, const char *spec, GError **error);
 bool machine_realize(struct machine *m, struct dispatch *dispatch, GError **error);
 /* The state of the first device of class `name`, or NULL (e.g. the input
  * layer finding the i8042). */
