@@ -7,6 +7,8 @@
 #include "board.h"
 #include "devices/piix4-pm.h"
 
+#include <xen/sched.h>
+
 static void test_i440fx_header(void)
 {
     struct board b;
@@ -162,6 +164,81 @@ static void test_hotplug_write_flood(void)
     board_stop(&b);
 }
 
+/* hvmloader's PIIX4 set-up, then the guest's ACPI power-off. */
+static void test_pm1_cnt_poweroff(void)
+{
+    struct board b;
+
+    board_start(&b, "xenfv", NULL);
+    g_assert_cmphex(pio_read(&b, 0xb004, 2), ==, 0xffff); /* not decoded yet */
+    cfg_write(&b, 1, 3, 0x40, 0xb000 | 1, 4);
+    cfg_write(&b, 1, 3, 0x80, 0x01, 1);
+    g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0xb004, 0xb005));
+    g_assert_false(fake_hv_has_range(b.f, HV_RANGE_PORT, 0xb000, 0xb003)); /* Xen's */
+    g_assert_cmphex(pio_read(&b, 0xb004, 2), ==, 0x0001); /* SCI_EN: ACPI mode */
+    /* S3 is not offered: logged, nothing happens */
+    pio_write(&b, 0xb004, 0x2000 | (1 << 10) | 1, 2);
+    g_assert_cmpuint(b.f->shutdowns, ==, 0);
+    g_assert_cmphex(pio_read(&b, 0xb004, 2), ==, 0x0401);
+    /* SLP_TYP 0 (Xen's _S5) with SLP_EN, written as two bytes as some OSes do */
+    pio_write(&b, 0xb004, 0x01, 1);
+    pio_write(&b, 0xb005, 0x20, 1);
+    g_assert_cmpuint(b.f->shutdowns, ==, 1);
+    g_assert_cmpuint(b.f->shutdown_reason, ==, SHUTDOWN_poweroff);
+    g_assert_cmphex(pio_read(&b, 0xb004, 2) & 0x2000, ==, 0); /* SLP_EN reads 0 */
+    /* the register follows PMBA, and goes when PM I/O is disabled */
+    cfg_write(&b, 1, 3, 0x40, 0xc001, 4);
+    g_assert_false(fake_hv_has_range(b.f, HV_RANGE_PORT, 0xb004, 0xb005));
+    g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0xc004, 0xc005));
+    cfg_write(&b, 1, 3, 0x80, 0x00, 1);
+    g_assert_false(fake_hv_has_range(b.f, HV_RANGE_PORT, 0xc004, 0xc005));
+    /* a PMBA over another device's ports is refused and logged, no crash */
+    cfg_write(&b, 1, 3, 0x40, 0xae00 | 1, 4);
+    cfg_write(&b, 1, 3, 0x80, 0x01, 1);
+    g_assert_cmpuint(b.f->shutdowns, ==, 1);
+    board_stop(&b);
+}
+
+static void test_gpe_hotplug_event(void)
+{
+    struct board b;
+
+    board_start(&b, "xenfv", NULL);
+    struct piix4_pm *pm = machine_find_device(b.m, "PIIX4_PM");
+    g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0xafe0, 0xafe3));
+    g_assert_cmphex(pio_read(&b, 0xafe0, 4), ==, 0);
+    piix4_pm_slot_event(pm, 6, true);
+    g_assert_cmphex(pio_read(&b, 0xafe0, 2), ==, 0x0002);
+    g_assert_false(b.f->isa_irq_level[9]); /* not enabled yet */
+    pio_write(&b, 0xafe2, 0x0002, 2);
+    g_assert_true(b.f->isa_irq_level[9]);
+    g_assert_cmphex(pio_read(&b, 0xae00, 4), ==, 1u << 6); /* what _E01 reads */
+    pio_write(&b, 0xafe0, 0x0002, 2); /* the OS clears the status */
+    g_assert_false(b.f->isa_irq_level[9]);
+    g_assert_cmphex(pio_read(&b, 0xafe0, 4), ==, 0x00020000);
+    /* removal request, then the guest's _EJ0 */
+    piix4_pm_slot_event(pm, 6, false);
+    g_assert_true(b.f->isa_irq_level[9]);
+    g_assert_cmphex(pio_read(&b, 0xae04, 4), ==, 1u << 6);
+    pio_write(&b, 0xae08, 1u << 6, 4);
+    g_assert_cmphex(pio_read(&b, 0xae04, 4), ==, 0);
+    g_assert_cmphex(piix4_pm_ejected_slots(pm), ==, 1u << 6);
+    /* nonsense slots do nothing */
+    pio_write(&b, 0xafe0, 0xffff, 2);
+    piix4_pm_slot_event(pm, 0, true);
+    piix4_pm_slot_event(pm, 1, false);
+    piix4_pm_slot_event(pm, 32, true);
+    piix4_pm_slot_event(pm, ~0u, true);
+    g_assert_cmphex(pio_read(&b, 0xafe0, 2), ==, 0);
+    g_assert_false(b.f->isa_irq_level[9]);
+    /* byte accesses, and status bits the guest cannot set */
+    pio_write(&b, 0xafe0, 0xff, 1);
+    pio_write(&b, 0xafe3, 0x80, 1);
+    g_assert_cmphex(pio_read(&b, 0xafe0, 4), ==, 0x80020000);
+    g_assert_cmphex(pio_read(&b, 0xafe3, 1), ==, 0x80);
+    board_stop(&b);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -176,5 +253,7 @@ int main(int argc, char **argv)
     g_test_add_func("/piix/pm-header", test_piix4_pm_header);
     g_test_add_func("/piix/hotplug-ports", test_hotplug_ports);
     g_test_add_func("/piix/hotplug-flood", test_hotplug_write_flood);
+    g_test_add_func("/piix/pm1-cnt-poweroff", test_pm1_cnt_poweroff);
+    g_test_add_func("/piix/gpe-hotplug-event", test_gpe_hotplug_event);
     return g_test_run();
 }
