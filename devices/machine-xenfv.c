@@ -5,7 +5,8 @@
  *       the PC with the Xen platform device (xen_platform_pci=1, default);
  *   -machine pc,accel=xen[,...]
  *       the same PC without it (xen_platform_pci=0).
- * Both are i440FX 00:00.0, PIIX3 00:01.0, PIIX4 PM 00:01.3, the i8042 and,
+ * Both are i440FX 00:00.0, PIIX3 00:01.0, PIIX4 PM 00:01.3, the i8042, the
+ * reset registers (0x92, 0xcf9) and,
  * for xenfv, the platform device at 00:02.0. Everything else a PC has
  * (PIT, PIC, IOAPIC, RTC, HPET, PM timer) is the hypervisor's.
  *
@@ -30,6 +31,7 @@ static const char *const pc_devices[] = {
     "PIIX3,id=piix3",
     "PIIX4_PM,id=piix4-pm",
     "i8042,id=i8042",
+    "pc-reset,id=pc-reset",
 };
 static const char *const xenfv_only_devices[] = {
     "xen-platform,id=xen-platform",

@@ -18,6 +18,7 @@ static const struct device_class *const device_classes[] = {
     &xen_platform_class,
     &i8042_class,
     &isa_serial_class,
+    &reset_control_class,
 };
 
 const struct device_class *device_class_find(const char *name)

@@ -62,6 +62,7 @@ extern const struct device_class piix4_pm_class;
 extern const struct device_class xen_platform_class;
 extern const struct device_class i8042_class;
 extern const struct device_class isa_serial_class;
+extern const struct device_class reset_control_class;
 
 const struct device_class *device_class_find(const char *name);
 void device_classes_print(void);

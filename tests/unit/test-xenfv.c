@@ -5,6 +5,8 @@
 
 #include "board.h"
 
+#include <xen/sched.h>
+
 static void test_xenfv_layout(void)
 {
     struct board b;
@@ -24,6 +26,8 @@ static void test_xenfv_layout(void)
     g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0x10, 0x1f));
     g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0x60, 0x60));
     g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0x64, 0x64));
+    g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0x92, 0x92));
+    g_assert_true(fake_hv_has_range(b.f, HV_RANGE_PORT, 0xcf9, 0xcf9));
     g_assert_cmphex(pio_read(&b, 0x10, 2), ==, 0x49d2);
     g_assert_cmphex(b.m->max_ram_below_4g, ==, 0xf0000000);
     g_assert_false(b.m->max_ram_below_4g_given);
@@ -126,9 +130,38 @@ static void test_find_device(void)
     board_stop(&b);
 }
 
+static void test_reset_registers(void)
+{
+    struct board b;
+
+    board_start(&b, "pc,accel=xen", NULL);
+    g_assert_cmphex(pio_read(&b, 0x92, 1), ==, 0x02); /* A20 on */
+    pio_write(&b, 0x92, 0x00, 1); /* A20 "off": stays on, no reset */
+    g_assert_cmphex(pio_read(&b, 0x92, 1), ==, 0x02);
+    g_assert_cmpuint(b.f->shutdowns, ==, 0);
+    pio_write(&b, 0x92, 0x03, 1);
+    g_assert_cmpuint(b.f->shutdowns, ==, 1);
+    g_assert_cmpuint(b.f->shutdown_reason, ==, SHUTDOWN_reboot);
+    g_assert_cmphex(pio_read(&b, 0x92, 1), ==, 0x02); /* the reset bit is a pulse */
+    /* 0xcf9 as ACPI's reset register (value 6) and as Linux's reboot=pci (2, then 6) */
+    pio_write(&b, 0xcf9, 0x02, 1);
+    g_assert_cmpuint(b.f->shutdowns, ==, 1);
+    g_assert_cmphex(pio_read(&b, 0xcf9, 1), ==, 0x02);
+    pio_write(&b, 0xcf9, 0x06, 1);
+    g_assert_cmpuint(b.f->shutdowns, ==, 2);
+    g_assert_cmphex(pio_read(&b, 0xcf9, 1), ==, 0x02);
+    /* wider accesses are not ours (0xcf8 dwords are the hypervisor's) */
+    g_assert_null(dispatch_find(b.d, HV_RANGE_PORT, 0xcf8, 4));
+    g_assert_null(dispatch_find(b.d, HV_RANGE_PORT, 0xcf9, 2));
+    g_assert_null(dispatch_find(b.d, HV_RANGE_PORT, 0x92, 2));
+    board_stop(&b);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
+    g_log_set_always_fatal(G_LOG_FATAL_MASK);
+    g_log_set_fatal_mask(NULL, G_LOG_FATAL_MASK);
     g_test_add_func("/xenfv/layout", test_xenfv_layout);
     g_test_add_func("/xenfv/pc-accel-xen", test_pc_accel_xen_has_no_platform);
     g_test_add_func("/xenfv/devices-after-board", test_devices_after_board_get_free_slots);
@@ -136,5 +169,6 @@ int main(int argc, char **argv)
     g_test_add_func("/xenfv/refusals", test_refusals);
     g_test_add_func("/xenfv/none-unchanged", test_none_unchanged);
     g_test_add_func("/xenfv/find-device", test_find_device);
+    g_test_add_func("/xenfv/reset-registers", test_reset_registers);
     return g_test_run();
 }
