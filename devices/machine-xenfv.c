@@ -7,7 +7,9 @@
  *       the same PC without it (xen_platform_pci=0).
  * Both are i440FX 00:00.0, PIIX3 00:01.0, PIIX4 PM 00:01.3, the i8042, the
  * reset registers (0x92, 0xcf9) and,
- * for xenfv, the platform device at 00:02.0. Everything else a PC has
+ * for xenfv, the platform device in the first free slot after the board's
+ * other PCI functions (00:02.0 today; 00:03.0 as in qemu-xen once a VGA
+ * takes slot 2). Everything else a PC has
  * (PIT, PIC, IOAPIC, RTC, HPET, PM timer) is the hypervisor's.
  *
  * The board's devices are ordinary device classes, added before any

@@ -217,9 +217,13 @@ static void platform_init_config(struct xen_platform *p, const char *id)
 static void *platform_create(struct machine *m, struct opts *o, const char *id, GError **error)
 {
     struct xen_platform *p = g_new0(struct xen_platform, 1);
-    const char *addr = opts_get_str(o, "addr", "2.0");
+    const char *addr = opts_get_str(o, "addr", NULL);
 
-    if (!pci_parse_devfn(addr, &p->devfn, error)) {
+    /* Without addr= it takes the first free slot after the chipset, as in
+     * qemu-xen: 00:02.0, or 00:03.0 once an emulated VGA holds slot 2
+     * (where Xen's DSDT expects the VGA). */
+    p->devfn = -1;
+    if (addr && !pci_parse_devfn(addr, &p->devfn, error)) {
         g_free(p);
         return NULL;
     }
@@ -256,7 +260,7 @@ static void platform_destroy(void *state)
 const struct device_class xen_platform_class = {
     .name = "xen-platform",
     .description = "Xen platform device 5853:0001 with the emulated-unplug ports 0x10-0x1f",
-    .properties = "  addr=SLOT[.FN]  PCI address (default 2.0)\n"
+    .properties = "  addr=SLOT[.FN]  PCI address (default: first free slot, 2 on xenfv)\n"
                   "  id=NAME         device name in logs\n",
     .create = platform_create,
     .realize = platform_realize,

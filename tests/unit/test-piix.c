@@ -69,6 +69,13 @@ static void test_piix3_link_routes(void)
     cfg_write(&b, 1, 0, 0x63, 0x7f, 1);
     g_assert_cmphex(cfg_read(&b, 1, 0, 0x63, 1), ==, 0x0f);
     g_assert_cmpuint(b.f->link_route[3], ==, 15);
+    /* an unaligned dword from 0x61 runs past the routes: B-D change, the
+     * byte beyond (0x64) is read-only */
+    cfg_write(&b, 1, 0, 0x61, 0xff070605, 4);
+    g_assert_cmpuint(b.f->link_route[1], ==, 5);
+    g_assert_cmpuint(b.f->link_route[2], ==, 6);
+    g_assert_cmpuint(b.f->link_route[3], ==, 7);
+    g_assert_cmphex(cfg_read(&b, 1, 0, 0x64, 1), ==, 0);
     /* an unaligned word write across 0x62/0x63 */
     cfg_write(&b, 1, 0, 0x62, 0x8003, 2);
     g_assert_cmpuint(b.f->link_route[2], ==, 3);
