@@ -72,7 +72,9 @@ static struct hv *open_hypervisor(struct ioreqd *d, int *err)
     if (d->cfg.accel == ACCEL_XENSIM) {
         /* The real libxenstore finds xensim's store through this. */
         g_autofree char *xs_path = g_build_filename(d->cfg.sim_dir, "xenstore", NULL);
-        g_setenv("XENSTORED_PATH", xs_path, FALSE);
+        const char *given = g_getenv("XENSTORED_PATH");
+        if (!given || !*given)
+            g_setenv("XENSTORED_PATH", xs_path, TRUE);
         return hv_sim_open(d->cfg.domid, d->cfg.sim_dir, err);
     }
 #ifdef IOREQD_HAVE_XEN
