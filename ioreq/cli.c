@@ -13,6 +13,7 @@ void config_init(struct config *c)
         .accel = ACCEL_XEN,
         .devices = g_ptr_array_new_with_free_func(g_free),
         .chardevs = g_ptr_array_new_with_free_func(g_free),
+        .serials = g_ptr_array_new_with_free_func(g_free),
     };
 }
 
@@ -23,6 +24,7 @@ void config_clear(struct config *c)
     g_free(c->machine);
     g_ptr_array_free(c->devices, TRUE);
     g_ptr_array_free(c->chardevs, TRUE);
+    g_ptr_array_free(c->serials, TRUE);
     privsep_clear(&c->privsep);
 }
 
@@ -97,6 +99,10 @@ static bool apply_option(struct config *c, const char *opt, const char *arg, GEr
         g_ptr_array_add(c->chardevs, g_strdup(arg));
         return true;
     }
+    if (!strcmp(opt, "serial")) {
+        g_ptr_array_add(c->serials, g_strdup(arg));
+        return true;
+    }
     if (!strcmp(opt, "name"))
         return parse_name(c, arg, error);
     if (!strcmp(opt, "runas"))
@@ -120,7 +126,7 @@ static bool takes_argument(const char *opt)
 {
     static const char *const with_arg[] = {
         "xen-domid", "accel", "machine", "M", "device", "chardev", "name", "display",
-        "runas", "chroot", "run-with",
+        "runas", "chroot", "run-with", "serial",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(with_arg); i++)
         if (!strcmp(opt, with_arg[i]))
@@ -175,11 +181,14 @@ void cli_print_help(const char *prog)
            "  -xen-domid N              the guest domain to serve\n"
            "  -accel xen                talk to Xen through libxen* (default)\n"
            "  -accel xensim,dir=DIR     talk to the simulated hypervisor in DIR\n"
-           "  -machine TYPE[,prop=val]  machine type (none)\n"
+           "  -machine TYPE[,prop=val]  none | xenfv[,max-ram-below-4g=SIZE] | pc,accel=xen\n"
            "  -device NAME[,prop=val]   add a device (-device help, -device NAME,help)\n"
            "  -chardev BACKEND,id=ID[,...]\n"
            "                            file,path=P[,append=on] | stdio | null | pty |\n"
            "                            socket,path=P[,server=on,wait=off]\n"
+           "  -serial SPEC              a 16550A UART on the xenfv machine (COM1, COM2...):\n"
+           "                            pty | stdio | null | none | file:PATH |\n"
+           "                            unix:PATH[,server,nowait]\n"
            "  -name NAME                guest name for logs\n"
            "  -xen-domid-restrict       restrict hypervisor handles to the guest's domain\n"
            "  -runas USER|UID:GID       drop to this user after set-up (no extra groups)\n"

@@ -23,6 +23,7 @@ struct config {
     char *machine;      /* -machine spec, or NULL */
     GPtrArray *devices; /* -device specs */
     GPtrArray *chardevs;
+    GPtrArray *serials; /* -serial specs, COM1 first */
     bool nodefaults;
     struct privsep privsep;
     bool show_help, show_version;

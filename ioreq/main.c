@@ -117,6 +117,7 @@ static bool setup(struct ioreqd *d, GError **error)
                     "cannot set up the ioreq server: %s", g_strerror(-err));
         return false;
     }
+    machine_set_hv(d->machine, d->hv);
     if (!machine_realize(d->machine, d->server.dispatch, error))
         return false;
     watch_ports(d);
@@ -145,6 +146,9 @@ static bool configure(struct ioreqd *d, GError **error)
     d->machine = machine_new(d->cfg.domid, d->chardevs);
     if (d->cfg.machine && !machine_configure(d->machine, d->cfg.machine, error))
         return false;
+    for (unsigned int i = 0; i < d->cfg.serials->len; i++)
+        if (!machine_add_serial(d->machine, g_ptr_array_index(d->cfg.serials, i), error))
+            return false;
     for (unsigned int i = 0; i < d->cfg.devices->len; i++)
         if (!machine_add_device(d->machine, g_ptr_array_index(d->cfg.devices, i), error))
             return false;
