@@ -370,6 +370,11 @@ static int sim_restrict(struct hv *hv)
     return sim_simple(hv, XSIM_OP_RESTRICT, 0, 0, 0, 0);
 }
 
+static int sim_liveness_fd(struct hv *hv)
+{
+    return to_sim(hv)->sock;
+}
+
 static void sim_close(struct hv *hv)
 {
     struct hv_sim *s = to_sim(hv);
@@ -410,6 +415,7 @@ static const struct hv_ops sim_ops = {
     .set_spi_level = sim_set_spi_level,
     .shutdown = sim_shutdown,
     .restrict_to_domain = sim_restrict,
+    .liveness_fd = sim_liveness_fd,
 };
 
 static int connect_control(const char *dir)

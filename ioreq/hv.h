@@ -121,6 +121,10 @@ struct hv_ops {
 
     /* Restrict every handle to the target domain (dm_restrict). */
     int (*restrict_to_domain)(struct hv *hv);
+
+    /* Optional: an fd that hangs up when the hypervisor goes away (xensim
+     * exits); NULL or < 0 where that cannot happen (Xen). */
+    int (*liveness_fd)(struct hv *hv);
 };
 
 struct hv {

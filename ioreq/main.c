@@ -28,6 +28,7 @@ struct ioreqd {
     struct ioreq_server server;
     GMainLoop *loop;
     GArray *fd_watches; /* guint source ids */
+    bool hypervisor_lost;
 };
 
 static gboolean on_stop_signal(gpointer data)
@@ -37,6 +38,27 @@ static gboolean on_stop_signal(gpointer data)
     log_info(d->cfg.domid, DEV, "stopping on signal");
     g_main_loop_quit(d->loop);
     return G_SOURCE_CONTINUE;
+}
+
+/* Without its hypervisor a device model serves nobody: leave, saying so. */
+static gboolean on_hypervisor_gone(gint fd, GIOCondition cond, gpointer data)
+{
+    struct ioreqd *d = data;
+
+    log_warn(d->cfg.domid, DEV, "the hypervisor connection was lost: exiting");
+    d->hypervisor_lost = true;
+    g_main_loop_quit(d->loop);
+    return G_SOURCE_CONTINUE; /* teardown removes it with the others */
+}
+
+static void watch_hypervisor(struct ioreqd *d)
+{
+    int fd = d->hv->ops->liveness_fd ? d->hv->ops->liveness_fd(d->hv) : -1;
+
+    if (fd >= 0) {
+        guint id = g_unix_fd_add(fd, G_IO_HUP | G_IO_ERR, on_hypervisor_gone, d);
+        g_array_append_val(d->fd_watches, id);
+    }
 }
 
 static gboolean on_event(gint fd, GIOCondition cond, gpointer data)
@@ -121,6 +143,7 @@ static bool setup(struct ioreqd *d, GError **error)
     if (!machine_realize(d->machine, d->server.dispatch, error))
         return false;
     watch_ports(d);
+    watch_hypervisor(d);
     err = ioreq_server_enable(&d->server);
     if (err < 0) {
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-err),
@@ -202,6 +225,8 @@ int main(int argc, char **argv)
     g_unix_signal_add(SIGINT, on_stop_signal, &d);
     if (configure(&d, &error) && setup(&d, &error)) {
         g_main_loop_run(d.loop);
+        if (d.hypervisor_lost)
+            status = EXIT_FAILURE;
     } else {
         fprintf(stderr, "ioreqd: %s\n", error->message);
         status = EXIT_FAILURE;

@@ -286,6 +286,14 @@ class MultiServerTest(unittest.TestCase):
         finally:
             os.close(fd)
 
+    def test_exits_when_the_hypervisor_goes(self):
+        a, b, c, g = self.start_three()
+        self.sim.stop()
+        for p in (a, b, c):
+            self.assertEqual(p.wait_exit(timeout=10), 1)
+            self.assertIn("hypervisor connection was lost", p.stderr())
+        self.sim = Xensim(self.tmp.name, ["1,mem=16M,vcpus=1"])  # for tearDown
+
     def test_option_errors(self):
         base = ["-xen-domid", "1", "-accel", f"xensim,dir={self.tmp.name}"]
         for args, needle in [
