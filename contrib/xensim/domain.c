@@ -36,13 +36,14 @@ static void *memfd_map(const char *name, uint64_t size, int *fd_out, GError **er
 }
 
 struct xsim_domain *xsim_domain_new(uint32_t domid, enum hv_arch arch, uint64_t mem,
-                                    unsigned int nr_vcpus, struct xsim_ratelimit *rl,
+                                    uint64_t mmio_hole, unsigned int nr_vcpus, struct xsim_ratelimit *rl,
                                     const gint *stopping, GError **error)
 {
     struct xsim_ram_layout layout;
-    if (!xsim_ram_layout_compute(arch, mem, &layout)) {
+    if (!xsim_ram_layout_compute_hole(arch, mem, mmio_hole, &layout)) {
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "domain %u: bad memory size %" PRIu64, domid, mem);
+                    "domain %u: bad memory size %" PRIu64 " or MMIO hole %" PRIu64, domid, mem,
+                    mmio_hole);
         return NULL;
     }
     struct xsim_domain *d = g_new0(struct xsim_domain, 1);

@@ -79,8 +79,9 @@ struct xsim_domain {
     GPtrArray *listeners;
 };
 
+/* mmio_hole: x86 bytes below 4 GiB that are not RAM (firmware/memmap.h). */
 struct xsim_domain *xsim_domain_new(uint32_t domid, enum hv_arch arch, uint64_t mem,
-                                    unsigned int nr_vcpus, struct xsim_ratelimit *rl,
+                                    uint64_t mmio_hole, unsigned int nr_vcpus, struct xsim_ratelimit *rl,
                                     const gint *stopping, GError **error);
 void xsim_domain_free(struct xsim_domain *d);
 

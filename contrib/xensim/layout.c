@@ -5,20 +5,31 @@
 
 bool xsim_ram_layout_compute(enum hv_arch arch, uint64_t mem, struct xsim_ram_layout *layout)
 {
+    return xsim_ram_layout_compute_hole(arch, mem, MEMMAP_DEFAULT_MMIO_HOLE, layout);
+}
+
+bool xsim_ram_layout_compute_hole(enum hv_arch arch, uint64_t mem, uint64_t mmio_hole,
+                                  struct xsim_ram_layout *layout)
+{
     memset(layout, 0, sizeof(*layout));
     if (mem == 0 || mem % XSIM_PAGE_SIZE)
         return false;
     if (arch == HV_ARCH_ARM) {
         layout->region[0] = (struct xsim_ram_region){ XSIM_ARM_RAM_START, mem, 0 };
     } else {
-        uint64_t low = mem < XSIM_X86_HOLE_START ? mem : XSIM_X86_HOLE_START;
+        struct memmap map;
+        if (!memmap_compute(mem, mmio_hole, &map, NULL))
+            return false;
+        uint64_t low = map.low_ram_end;
+        layout->mmio_hole = mmio_hole;
         layout->region[0] = (struct xsim_ram_region){ 0, low, 0 };
         if (low > XSIM_X86_VGA_HOLE_START) {
             layout->hole_start = XSIM_X86_VGA_HOLE_START;
             layout->hole_end = low < XSIM_X86_VGA_HOLE_END ? low : XSIM_X86_VGA_HOLE_END;
         }
-        if (mem > low)
-            layout->region[1] = (struct xsim_ram_region){ XSIM_X86_HIGH_START, mem - low, low };
+        if (map.high_ram_size)
+            layout->region[1] =
+                (struct xsim_ram_region){ XSIM_X86_HIGH_START, map.high_ram_size, low };
     }
     layout->total = mem;
     return true;

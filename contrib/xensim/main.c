@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * xensim: the simulated hypervisor.
- *   xensim --dir DIR --domain ID,mem=SIZE,vcpus=N[,arch=x86|arm] [--domain ...]
- * SIZE takes a K/M/G/T suffix (a bare number is MiB, like xl's memory=).
+ *   xensim --dir DIR --domain ID,mem=SIZE,vcpus=N[,arch=x86|arm]
+ *                 [,mmio_hole=SIZE|,max-ram-below-4g=SIZE] [--domain ...]
+ * SIZE takes a K/M/G/T suffix (a bare number is MiB, like xl's memory= and
+ * mmio_hole=). The x86 MMIO hole defaults to Xen's 256 MiB.
  * Creates DIR/control, DIR/xenstore, and per domain DIR/domN.qtest and
  * DIR/domN.xenstore; prints one line per socket and then "xensim: ready".
  * SIGTERM/SIGINT stop it cleanly (exit 0).
@@ -20,6 +22,7 @@
 #include "contrib/xensim/protocol.h"
 #include "contrib/xensim/qtest.h"
 #include "contrib/xensim/xenstore.h"
+#include "firmware/memmap.h"
 
 #define XSIM_MIN_MEM (1ull << 20)
 #define XSIM_MAX_MEM (1ull << 40)
@@ -28,6 +31,7 @@
 struct domain_spec {
     uint32_t domid;
     uint64_t mem;
+    uint64_t mmio_hole; /* x86 only; validated by memmap_check_hole */
     unsigned int vcpus;
     enum hv_arch arch;
 };
@@ -88,6 +92,11 @@ static bool parse_domain_option(struct domain_spec *spec, const char *opt)
     uint64_t v;
     if (g_str_has_prefix(opt, "mem="))
         return parse_size(opt + 4, &spec->mem);
+    if (g_str_has_prefix(opt, "mmio_hole="))
+        return parse_size(opt + 10, &spec->mmio_hole) && memmap_check_hole(spec->mmio_hole, NULL);
+    if (g_str_has_prefix(opt, "max-ram-below-4g=")) /* libxl's spelling towards the DM */
+        return parse_size(opt + 17, &v) &&
+               memmap_hole_from_max_ram_below_4g(v, &spec->mmio_hole, NULL);
     if (g_str_has_prefix(opt, "vcpus=")) {
         if (!parse_uint(opt + 6, XSIM_MAX_VCPUS, &v) || v == 0)
             return false;
@@ -110,7 +119,8 @@ static bool parse_domain_spec(const char *text, struct domain_spec *spec, GError
     gchar **parts = g_strsplit(text, ",", -1);
     uint64_t domid = 0;
     bool ok = parts[0] && parse_uint(parts[0], XSIM_MAX_DOMID, &domid) && domid >= 1;
-    *spec = (struct domain_spec){ .domid = (uint32_t)domid, .vcpus = 1, .arch = HV_ARCH_X86 };
+    *spec = (struct domain_spec){ .domid = (uint32_t)domid, .vcpus = 1, .arch = HV_ARCH_X86,
+                                  .mmio_hole = MEMMAP_DEFAULT_MMIO_HOLE };
     for (unsigned int i = 1; ok && parts[i]; i++)
         ok = parse_domain_option(spec, parts[i]);
     ok = ok && spec->mem >= XSIM_MIN_MEM && spec->mem <= XSIM_MAX_MEM &&
@@ -118,8 +128,9 @@ static bool parse_domain_spec(const char *text, struct domain_spec *spec, GError
     g_strfreev(parts);
     if (!ok)
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                    "bad --domain '%s' (want ID,mem=SIZE,vcpus=N[,arch=x86|arm], "
-                    "ID 1..%u, 1M <= mem <= 1T, 1..%u vcpus)",
+                    "bad --domain '%s' (want ID,mem=SIZE,vcpus=N[,arch=x86|arm]"
+                    "[,mmio_hole=SIZE|max-ram-below-4g=SIZE], ID 1..%u, 1M <= mem <= 1T, "
+                    "1..%u vcpus, 256M <= mmio_hole <= 3840M)",
                     text, XSIM_MAX_DOMID, XSIM_MAX_VCPUS);
     return ok;
 }
@@ -179,7 +190,8 @@ static void xenstore_populate(struct xs_store *xs, const struct xsim_domain *d)
 
 static bool setup_domain(struct xsim_ctx *ctx, const struct domain_spec *spec, GError **error)
 {
-    struct xsim_domain *d = xsim_domain_new(spec->domid, spec->arch, spec->mem, spec->vcpus,
+    struct xsim_domain *d = xsim_domain_new(spec->domid, spec->arch, spec->mem, spec->mmio_hole,
+                                            spec->vcpus,
                                             &ctx->rl, &ctx->stopping, error);
     if (!d)
         return false;
@@ -284,7 +296,7 @@ int main(int argc, char **argv)
     GOptionEntry entries[] = {
         { "dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "directory for the sockets", "DIR" },
         { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, &domain_specs,
-          "a domain (repeatable)", "ID,mem=SIZE,vcpus=N[,arch=x86|arm]" },
+          "a domain (repeatable)", "ID,mem=SIZE,vcpus=N[,arch=x86|arm][,mmio_hole=SIZE]" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
     GOptionContext *opts = g_option_context_new("- simulated Xen hypervisor for ioreqd");

@@ -204,6 +204,23 @@ static void test_layout(void)
     g_assert_true(xsim_ram_layout_compute(HV_ARCH_ARM, 64 << 20, &l));
     g_assert_cmphex(l.region[0].gpa, ==, 0x40000000);
     g_assert_false(xsim_ram_layout_compute(HV_ARCH_X86, 1000, &l));
+    /* a 3 GiB hole (max-ram-below-4g=1G): 1 GiB low, the rest at 4 GiB */
+    g_assert_true(xsim_ram_layout_compute_hole(HV_ARCH_X86, 5ull << 30, 3ull << 30, &l));
+    g_assert_cmphex(l.region[0].size, ==, 1ull << 30);
+    g_assert_cmphex(l.region[1].gpa, ==, 1ull << 32);
+    g_assert_cmphex(l.region[1].size, ==, 4ull << 30);
+    g_assert_cmphex(l.region[1].offset, ==, 1ull << 30);
+    g_assert_cmphex(l.mmio_hole, ==, 3ull << 30);
+    g_assert_false(xsim_ram_layout_find(&l, 1ull << 30, 4, &off));
+    g_assert_cmphex(xsim_ram_layout_run(&l, 0x3FFFFFF0, 0x100, &is_ram), ==, 0x10);
+    /* a small guest keeps all its RAM low whatever the hole */
+    g_assert_true(xsim_ram_layout_compute_hole(HV_ARCH_X86, 64 << 20, 3584ull << 20, &l));
+    g_assert_cmphex(l.region[0].size, ==, 64 << 20);
+    g_assert_cmphex(l.region[1].size, ==, 0);
+    /* holes libxl would refuse */
+    g_assert_false(xsim_ram_layout_compute_hole(HV_ARCH_X86, 64 << 20, 128 << 20, &l));
+    g_assert_false(xsim_ram_layout_compute_hole(HV_ARCH_X86, 64 << 20, 3841ull << 20, &l));
+    g_assert_false(xsim_ram_layout_compute_hole(HV_ARCH_X86, 64 << 20, (256 << 20) + 1, &l));
 }
 
 int main(int argc, char **argv)

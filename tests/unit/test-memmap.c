@@ -1,0 +1,296 @@
+/* SPDX-License-Identifier: MIT */
+/* firmware/memmap and the BAR placement of firmware/pci-setup: pure functions. */
+#include <glib.h>
+#include <string.h>
+
+#include "firmware/memmap.h"
+#include "firmware/pci-setup.h"
+
+#define MIB MEMMAP_MIB
+#define GIB ((uint64_t)1 << 30)
+
+/* Invariants every map must satisfy, whatever the inputs. */
+static void check_map(const struct memmap *m)
+{
+    uint64_t ram = 0;
+    g_assert_cmpuint(m->nr_e820, >, 0);
+    for (unsigned int i = 0; i < m->nr_e820; i++) {
+        const struct memmap_e820_entry *e = &m->e820[i];
+        g_assert_cmpuint(e->size, >, 0);
+        g_assert_cmpuint(e->addr % MEMMAP_PAGE_SIZE, ==, 0);
+        if (i)
+            g_assert_cmphex(m->e820[i - 1].addr + m->e820[i - 1].size, <=, e->addr);
+        if (e->type == MEMMAP_E820_RAM) {
+            ram += e->size;
+            /* no RAM in the legacy area or in the hole */
+            g_assert_false(e->addr < MEMMAP_LOW_1M && e->addr + e->size > MEMMAP_EBDA_START);
+            g_assert_false(e->addr < MEMMAP_4G && e->addr + e->size > m->pci_mem_start);
+        }
+    }
+    /* every byte of RAM is reported except the 0x9F000-0xFFFFF legacy area */
+    uint64_t legacy = m->low_ram_end > MEMMAP_EBDA_START
+                          ? MIN(m->low_ram_end, MEMMAP_LOW_1M) - MEMMAP_EBDA_START : 0;
+    g_assert_cmpuint(ram + legacy, ==, m->ram_size);
+    g_assert_cmphex(m->low_ram_end + m->high_ram_size, ==, m->ram_size);
+    g_assert_cmphex(m->pci_mem_start, ==, MEMMAP_4G - m->mmio_hole);
+    g_assert_cmphex(m->pci_mem_end, ==, 0xFC000000);
+    g_assert_cmphex(m->low_ram_end, <=, m->pci_mem_start);
+    g_assert_cmphex(m->pci_high_start, ==, MEMMAP_4G + m->high_ram_size);
+    /* nothing of the PCI window is RAM or reserved */
+    g_assert_false(memmap_overlaps_e820(m, m->pci_mem_start, m->pci_mem_end - m->pci_mem_start));
+    g_assert_true(memmap_overlaps_e820(m, MEMMAP_LAPIC_BASE, 4096));
+    g_assert_true(memmap_overlaps_e820(m, MEMMAP_IOAPIC_BASE, 4096));
+    g_assert_true(memmap_overlaps_e820(m, MEMMAP_HPET_BASE, 1024));
+}
+
+static void test_many_sizes(void)
+{
+    const uint64_t rams[] = { MIB, 2 * MIB, 64 * MIB, 255 * MIB, GIB, 3 * GIB + 4096,
+                              3840 * MIB, 4 * GIB, 5 * GIB, 64 * GIB, 1ull << 44 };
+    const uint64_t holes[] = { 256 * MIB, 512 * MIB, 1 * GIB, 2 * GIB, 3 * GIB,
+                               3584 * MIB, 3840 * MIB, 256 * MIB + 4096 };
+    for (size_t r = 0; r < G_N_ELEMENTS(rams); r++) {
+        for (size_t h = 0; h < G_N_ELEMENTS(holes); h++) {
+            struct memmap m;
+            GError *error = NULL;
+            g_assert_true(memmap_compute(rams[r], holes[h], &m, &error));
+            g_assert_no_error(error);
+            check_map(&m);
+            g_assert_cmphex(m.low_ram_end, ==, MIN(rams[r], MEMMAP_4G - holes[h]));
+        }
+    }
+}
+
+static void test_default_layout(void)
+{
+    struct memmap m;
+    g_assert_true(memmap_compute(5 * GIB, MEMMAP_DEFAULT_MMIO_HOLE, &m, NULL));
+    g_assert_cmpuint(m.nr_e820, ==, 6);
+    g_assert_cmphex(m.e820[0].addr, ==, 0);
+    g_assert_cmphex(m.e820[0].size, ==, 0x9F000);
+    g_assert_cmpint(m.e820[1].type, ==, MEMMAP_E820_RESERVED);
+    g_assert_cmphex(m.e820[2].addr, ==, 0xF0000);
+    g_assert_cmphex(m.e820[3].addr, ==, 0x100000);
+    g_assert_cmphex(m.e820[3].addr + m.e820[3].size, ==, 0xF0000000);
+    g_assert_cmphex(m.e820[4].addr, ==, 0xFC000000);
+    g_assert_cmphex(m.e820[4].size, ==, 0x4000000);
+    g_assert_cmphex(m.e820[5].addr, ==, MEMMAP_4G);
+    g_assert_cmphex(m.e820[5].size, ==, GIB + 256 * MIB);
+    g_assert_cmphex(m.pci_mem_start, ==, 0xF0000000);
+    g_assert_cmphex(m.pci_high_start, ==, MEMMAP_4G + GIB + 256 * MIB);
+    g_assert_cmpstr(memmap_e820_type_name(m.e820[0].type), ==, "RAM");
+}
+
+static void test_tiny_guest(void)
+{
+    struct memmap m;
+    g_assert_true(memmap_compute(MIB, MEMMAP_DEFAULT_MMIO_HOLE, &m, NULL));
+    g_assert_cmpuint(m.nr_e820, ==, 4); /* low RAM, EBDA, BIOS, top reserved */
+    g_assert_cmphex(m.high_ram_size, ==, 0);
+    g_assert_cmphex(m.pci_high_start, ==, MEMMAP_4G);
+}
+
+static void test_invalid(void)
+{
+    struct memmap m;
+    GError *error = NULL;
+    uint64_t hole;
+    g_assert_false(memmap_compute(0, MEMMAP_DEFAULT_MMIO_HOLE, &m, &error));
+    g_assert_nonnull(error);
+    g_clear_error(&error);
+    g_assert_false(memmap_compute(64 * MIB + 1, MEMMAP_DEFAULT_MMIO_HOLE, &m, NULL));
+    g_assert_false(memmap_compute(512 * 1024, MEMMAP_DEFAULT_MMIO_HOLE, &m, NULL));
+    g_assert_false(memmap_compute((1ull << 44) + 4096, MEMMAP_DEFAULT_MMIO_HOLE, &m, NULL));
+    g_assert_false(memmap_compute(UINT64_MAX & ~4095ull, MEMMAP_DEFAULT_MMIO_HOLE, &m, NULL));
+    g_assert_false(memmap_compute(64 * MIB, 0, &m, NULL));
+    g_assert_false(memmap_compute(64 * MIB, 255 * MIB, &m, NULL));
+    g_assert_false(memmap_compute(64 * MIB, 3841 * MIB, &m, NULL));
+    g_assert_false(memmap_compute(64 * MIB, MEMMAP_4G, &m, NULL));
+    g_assert_false(memmap_compute(64 * MIB, UINT64_MAX, &m, &error));
+    g_assert_nonnull(strstr(error->message, "256 MiB to 3840 MiB"));
+    g_clear_error(&error);
+    g_assert_true(memmap_hole_from_max_ram_below_4g(3 * GIB, &hole, NULL));
+    g_assert_cmphex(hole, ==, GIB);
+    g_assert_true(memmap_hole_from_max_ram_below_4g(256 * MIB, &hole, NULL));
+    g_assert_false(memmap_hole_from_max_ram_below_4g(MEMMAP_4G, &hole, NULL));
+    g_assert_false(memmap_hole_from_max_ram_below_4g(UINT64_MAX, &hole, NULL));
+    g_assert_false(memmap_hole_from_max_ram_below_4g(0, &hole, NULL));
+    g_assert_false(memmap_hole_from_max_ram_below_4g(3840 * MIB + 1, &hole, NULL));
+    g_assert_false(memmap_overlaps_e820(&m, 0, 0));
+}
+
+/* ------------------------------------------------------------- placement */
+
+static struct memmap map_with_hole(uint64_t ram, uint64_t hole)
+{
+    struct memmap m;
+    g_assert_true(memmap_compute(ram, hole, &m, NULL));
+    return m;
+}
+
+static void check_placed(const struct memmap *m, const struct pci_bar_request *bars, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct pci_bar_request *b = &bars[i];
+        g_assert_cmphex(b->addr % b->size, ==, 0);
+        if (b->kind == PCI_BAR_KIND_IO) {
+            g_assert_cmphex(b->addr, >=, MEMMAP_PCI_IO_START);
+            g_assert_cmphex(b->addr + b->size, <=, MEMMAP_PCI_IO_END);
+        } else if (b->addr < MEMMAP_4G) {
+            g_assert_cmphex(b->addr, >=, m->pci_mem_start);
+            g_assert_cmphex(b->addr + b->size, <=, m->pci_mem_end);
+        } else {
+            g_assert_cmpint(b->kind, ==, PCI_BAR_KIND_MEM64);
+            g_assert_cmphex(b->addr, >=, m->pci_high_start);
+        }
+        g_assert_false(b->kind != PCI_BAR_KIND_IO && memmap_overlaps_e820(m, b->addr, b->size));
+        for (size_t k = 0; k < i; k++) {
+            const struct pci_bar_request *o = &bars[k];
+            if ((o->kind == PCI_BAR_KIND_IO) != (b->kind == PCI_BAR_KIND_IO))
+                continue;
+            g_assert_true(o->addr + o->size <= b->addr || b->addr + b->size <= o->addr);
+        }
+    }
+}
+
+static void test_place_largest_first(void)
+{
+    struct memmap m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    struct pci_bar_request bars[] = {
+        { .devfn = 0x18, .index = 0, .kind = PCI_BAR_KIND_MEM32, .size = 4096 },
+        { .devfn = 0x18, .index = 1, .kind = PCI_BAR_KIND_IO, .size = 256 },
+        { .devfn = 0x10, .index = 1, .kind = PCI_BAR_KIND_MEM32, .size = 16 * MIB,
+          .prefetchable = true },
+        { .devfn = 0x10, .index = 0, .kind = PCI_BAR_KIND_IO, .size = 256 },
+        { .devfn = 0x20, .index = 2, .kind = PCI_BAR_KIND_MEM64, .size = 64 * MIB },
+        { .devfn = 0x20, .index = 0, .kind = PCI_BAR_KIND_MEM32, .size = 16 },
+    };
+    GError *error = NULL;
+    g_assert_true(pci_place_bars(&m, bars, G_N_ELEMENTS(bars), &error));
+    g_assert_no_error(error);
+    check_placed(&m, bars, G_N_ELEMENTS(bars));
+    g_assert_cmphex(bars[4].addr, ==, 0xF0000000); /* largest first, at the hole's start */
+    g_assert_cmphex(bars[2].addr, ==, 0xF4000000);
+    g_assert_cmphex(bars[0].addr, ==, 0xF5000000);
+    g_assert_cmphex(bars[5].addr, ==, 0xF5001000);
+    g_assert_cmphex(bars[3].addr, ==, 0xC000); /* same size: bus order */
+    g_assert_cmphex(bars[1].addr, ==, 0xC100);
+}
+
+static void test_place_64bit_overflow(void)
+{
+    /* 4 GiB of RAM with the default hole: 192 MiB of window. Two 128 MiB
+     * 64-bit BARs and one 32-bit: the largest 64-bit one moves above RAM. */
+    struct memmap m = map_with_hole(4 * GIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    struct pci_bar_request bars[] = {
+        { .devfn = 0x18, .index = 0, .kind = PCI_BAR_KIND_MEM64, .size = 128 * MIB },
+        { .devfn = 0x20, .index = 0, .kind = PCI_BAR_KIND_MEM64, .size = 128 * MIB },
+        { .devfn = 0x28, .index = 0, .kind = PCI_BAR_KIND_MEM32, .size = 32 * MIB },
+        { .devfn = 0x30, .index = 2, .kind = PCI_BAR_KIND_MEM64, .size = 8 * GIB },
+    };
+    g_assert_true(pci_place_bars(&m, bars, G_N_ELEMENTS(bars), NULL));
+    check_placed(&m, bars, G_N_ELEMENTS(bars));
+    g_assert_cmphex(bars[3].addr, ==, 8 * GIB); /* 8 GiB aligned above RAM ending at 4.25 GiB */
+    g_assert_cmphex(bars[0].addr, ==, 16 * GIB);
+    g_assert_cmphex(bars[1].addr, ==, 0xF0000000); /* the smaller ones stay low */
+    g_assert_cmphex(bars[2].addr, ==, 0xF8000000);
+}
+
+static void test_place_needs_hole(void)
+{
+    /* 24 x 128 MiB 32-bit BARs: 3 GiB, 128 MiB aligned below 0xFC000000 */
+    struct pci_bar_request bars[24];
+    for (unsigned int i = 0; i < 24; i++)
+        bars[i] = (struct pci_bar_request){ .devfn = (uint8_t)((i + 3) << 3), .index = 0,
+                                            .kind = PCI_BAR_KIND_MEM32, .size = 128 * MIB };
+    struct memmap m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    GError *error = NULL;
+    g_assert_false(pci_place_bars(&m, bars, 24, &error));
+    g_assert_nonnull(error);
+    g_assert_cmpstr(error->message, ==,
+                    "PCI BARs need 3200 MiB of MMIO hole, the hole is 256 MiB: "
+                    "set mmio_hole=3200 (or more)");
+    g_clear_error(&error);
+    m = map_with_hole(64 * MIB, 3200 * MIB);
+    g_assert_true(pci_place_bars(&m, bars, 24, NULL));
+    check_placed(&m, bars, 24);
+    m = map_with_hole(64 * MIB, 3199 * MIB);
+    g_assert_false(pci_place_bars(&m, bars, 24, NULL));
+    m = map_with_hole(64 * MIB, 3584 * MIB);
+    g_assert_true(pci_place_bars(&m, bars, 24, NULL));
+    check_placed(&m, bars, 24);
+    /* as 64-bit BARs they fit with the default hole, above 4 GiB */
+    for (unsigned int i = 0; i < 24; i++)
+        bars[i].kind = PCI_BAR_KIND_MEM64;
+    m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    g_assert_true(pci_place_bars(&m, bars, 24, NULL));
+    check_placed(&m, bars, 24);
+}
+
+static void test_place_impossible(void)
+{
+    struct memmap m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    GError *error = NULL;
+    struct pci_bar_request huge[] = {
+        { .devfn = 0x18, .kind = PCI_BAR_KIND_MEM32, .size = 2 * GIB },
+        { .devfn = 0x20, .kind = PCI_BAR_KIND_MEM32, .size = 2 * GIB },
+    };
+    g_assert_false(pci_place_bars(&m, huge, 2, &error));
+    g_assert_nonnull(strstr(error->message, "more than the largest MMIO hole (3840 MiB)"));
+    g_clear_error(&error);
+    struct pci_bar_request bad_sizes[][1] = {
+        { { .kind = PCI_BAR_KIND_MEM32, .size = 0 } },
+        { { .kind = PCI_BAR_KIND_MEM32, .size = 3 * MIB } },
+        { { .kind = PCI_BAR_KIND_MEM32, .size = 8 } },
+        { { .kind = PCI_BAR_KIND_MEM32, .size = 8 * GIB } },
+        { { .kind = PCI_BAR_KIND_IO, .size = 2 } },
+        { { .kind = PCI_BAR_KIND_IO, .size = 1u << 16 } },
+        { { .kind = PCI_BAR_KIND_MEM64, .index = 5, .size = 4096 } },
+        { { .kind = PCI_BAR_KIND_MEM32, .index = 6, .size = 4096 } },
+        { { .kind = (enum pci_bar_kind)7, .size = 4096 } },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad_sizes); i++) {
+        g_assert_false(pci_place_bars(&m, bad_sizes[i], 1, &error));
+        g_assert_nonnull(strstr(error->message, "impossible size"));
+        g_clear_error(&error);
+    }
+    /* 17 KiB of ports do not fit 0xC000-0xFFFF */
+    struct pci_bar_request io[5];
+    for (unsigned int i = 0; i < 5; i++)
+        io[i] = (struct pci_bar_request){ .devfn = (uint8_t)(i << 3), .kind = PCI_BAR_KIND_IO,
+                                          .size = 4096 };
+    g_assert_false(pci_place_bars(&m, io, 5, &error));
+    g_assert_nonnull(strstr(error->message, "I/O BARs need 20480 ports"));
+    g_clear_error(&error);
+    g_assert_true(pci_place_bars(&m, io, 4, NULL));
+    check_placed(&m, io, 4);
+    g_assert_true(pci_place_bars(&m, NULL, 0, NULL));
+    /* a 64-bit BAR too large for the physical address space */
+    struct pci_bar_request giant = { .kind = PCI_BAR_KIND_MEM64, .size = 1ull << 62 };
+    g_assert_false(pci_place_bars(&m, &giant, 1, &error));
+    g_assert_nonnull(strstr(error->message, "64-bit PCI BARs do not fit"));
+    g_clear_error(&error);
+}
+
+static void test_default_link_irqs(void)
+{
+    g_assert_cmpuint(pci_setup_default_link_irq(0), ==, 5);
+    g_assert_cmpuint(pci_setup_default_link_irq(1), ==, 10);
+    g_assert_cmpuint(pci_setup_default_link_irq(2), ==, 11);
+    g_assert_cmpuint(pci_setup_default_link_irq(3), ==, 5);
+}
+
+int main(int argc, char **argv)
+{
+    g_test_init(&argc, &argv, NULL);
+    g_test_add_func("/memmap/many-sizes", test_many_sizes);
+    g_test_add_func("/memmap/default-layout", test_default_layout);
+    g_test_add_func("/memmap/tiny-guest", test_tiny_guest);
+    g_test_add_func("/memmap/invalid", test_invalid);
+    g_test_add_func("/pci-setup/place-largest-first", test_place_largest_first);
+    g_test_add_func("/pci-setup/place-64bit-overflow", test_place_64bit_overflow);
+    g_test_add_func("/pci-setup/place-needs-hole", test_place_needs_hole);
+    g_test_add_func("/pci-setup/place-impossible", test_place_impossible);
+    g_test_add_func("/pci-setup/default-link-irqs", test_default_link_irqs);
+    return g_test_run();
+}
