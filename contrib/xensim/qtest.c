@@ -22,6 +22,8 @@
  *   xen_invalidate                   -> OK once every enabled server answered
  *   xen_evtchn_alloc_unbound REMOTE  -> OK PORT, then async "EVTCHN PORT"
  *   xen_evtchn_send PORT / xen_evtchn_close PORT -> OK
+ *   xen_pci_setup                    -> OK | FAIL reason: hvmloader's PCI stage
+ *                                       (firmware/pci-setup.h) through real config cycles
  * Numbers are 0x-hex or decimal. Anything else gets "FAIL reason" and the
  * connection carries on.
  */
@@ -36,6 +38,7 @@
 #include <unistd.h>
 
 #include "contrib/xensim/control.h"
+#include "firmware/pci-setup.h"
 
 #define QTEST_MAX_LINE 4096
 #define QTEST_MAX_ARGS 8
@@ -437,6 +440,50 @@ static void cmd_invalidate(struct qtest_conn *c, const char *name, int argc, cha
     reply_io(c, xsim_guest_invalidate(c->d, c->vcpu));
 }
 
+/* The PCI stage's port accesses, issued as this connection's vCPU so they
+ * are routed to the device models exactly as a guest's own would be. */
+static bool pci_setup_pio(void *opaque, uint16_t port, unsigned int size, bool is_read,
+                          uint32_t *value, const char **why)
+{
+    struct qtest_conn *c = opaque;
+    uint64_t v = *value;
+    int rc = xsim_guest_pio(c->d, c->vcpu, port, size, is_read, &v);
+    if (rc != XSIM_IO_OK) {
+        *why = rc == XSIM_IO_CRASHED    ? "domain crashed"
+               : rc == XSIM_IO_SHUTDOWN ? "domain shutdown"
+               : rc == XSIM_IO_STOPPED  ? "xensim stopping"
+                                        : "bad port access";
+        return false;
+    }
+    if (is_read)
+        *value = (uint32_t)v;
+    return true;
+}
+
+static void cmd_pci_setup(struct qtest_conn *c, const char *name, int argc, char **argv)
+{
+    if (c->d->arch != HV_ARCH_X86) {
+        reply(c, "FAIL x86 only (ARM guests have no hvmloader)");
+        return;
+    }
+    struct memmap map;
+    GError *error = NULL;
+    struct pci_setup_report report;
+    const struct pci_setup_io io = { .pio = pci_setup_pio, .opaque = c };
+    if (memmap_compute(c->d->mem, c->d->layout.mmio_hole, &map, &error) &&
+        pci_setup_run(&io, &map, &report, &error)) {
+        xsim_log("domain %u: PCI set-up: %u functions, %u BARs in the hole, %u above 4 GiB, "
+                 "%u I/O, %u interrupt lines",
+                 c->d->domid, report.functions, report.bars_low, report.bars_high,
+                 report.bars_io, report.irq_lines);
+        reply(c, "OK");
+        return;
+    }
+    xsim_log("domain %u: PCI set-up failed: %s", c->d->domid, error->message);
+    reply(c, "FAIL %s", error->message);
+    g_error_free(error);
+}
+
 static void cmd_evtchn_alloc(struct qtest_conn *c, const char *name, int argc, char **argv)
 {
     uint64_t remote;
@@ -536,6 +583,7 @@ static const struct qtest_cmd commands[] = {
     { "xen_evtchn_alloc_unbound", 1, 1, cmd_evtchn_alloc },
     { "xen_evtchn_send", 1, 1, cmd_evtchn_send },
     { "xen_evtchn_close", 1, 1, cmd_evtchn_close },
+    { "xen_pci_setup", 0, 0, cmd_pci_setup },
 };
 
 static void handle_line(struct qtest_conn *c, char *line, size_t len)
