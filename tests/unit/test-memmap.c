@@ -272,6 +272,235 @@ static void test_place_impossible(void)
     g_clear_error(&error);
 }
 
+
+/* ------------------------------------------------- the whole stage on a fake bus */
+
+/* A tiny config space behind 0xCF8/0xCFC: per function 256 bytes, BAR
+ * sizing masks, and write counts, enough to check what the stage does. */
+struct fake_fn {
+    bool present;
+    uint8_t cfg[256];
+    uint64_t bar_size[6]; /* 0: not implemented; for a 64-bit BAR, on the low index */
+    uint8_t bar_flags[6]; /* low bits a BAR reads back (I/O bit, type, prefetch) */
+};
+
+struct fake_bus {
+    struct fake_fn fn[256];
+    uint32_t cf8;
+    unsigned int accesses;
+    unsigned int fail_after; /* 0: never fail */
+};
+
+static uint32_t fake_bar_read(struct fake_fn *f, unsigned int i)
+{
+    uint32_t raw;
+    memcpy(&raw, &f->cfg[0x10 + 4 * i], 4);
+    return raw;
+}
+
+static void fake_cfg_write(struct fake_fn *f, uint8_t reg, unsigned int size, uint32_t value)
+{
+    for (unsigned int b = 0; b < size; b++) {
+        uint8_t r = (uint8_t)(reg + b);
+        if (r < 0x04 || (r >= 0x08 && r < 0x10) || r == 0x3D)
+            continue; /* read-only: ids, class, header type, pin */
+        f->cfg[r] = (uint8_t)(value >> (8 * b));
+    }
+    /* BARs: only the address bits above the size stick; type bits are fixed */
+    for (unsigned int i = 0; i < 6; i++) {
+        uint64_t size = f->bar_size[i];
+        uint32_t lo = fake_bar_read(f, i);
+        if (size == 0) {
+            bool upper_of_64 = i > 0 && f->bar_size[i - 1] &&
+                               (f->bar_flags[i - 1] == 0x4 || f->bar_flags[i - 1] == 0xC);
+            if (!upper_of_64)
+                lo = 0;
+            else
+                lo &= (uint32_t)(~(f->bar_size[i - 1] - 1) >> 32);
+        } else {
+            uint32_t keep = (f->bar_flags[i] & 1) ? 3 : 0xF;
+            lo = (lo & (uint32_t)~(size - 1) & ~keep) | f->bar_flags[i];
+        }
+        memcpy(&f->cfg[0x10 + 4 * i], &lo, 4);
+    }
+}
+
+static bool fake_pio(void *opaque, uint16_t port, unsigned int size, bool is_read,
+                     uint32_t *value, const char **why)
+{
+    struct fake_bus *bus = opaque;
+    if (bus->fail_after && ++bus->accesses > bus->fail_after) {
+        *why = "domain crashed";
+        return false;
+    }
+    if (port == 0xCF8) {
+        g_assert_cmpuint(size, ==, 4);
+        g_assert_false(is_read);
+        bus->cf8 = *value;
+        return true;
+    }
+    g_assert_cmpuint(port & ~3u, ==, 0xCFC);
+    g_assert_true(bus->cf8 & 0x80000000u);
+    g_assert_cmpuint((bus->cf8 >> 16) & 0xFF, ==, 0); /* bus 0 only */
+    struct fake_fn *f = &bus->fn[(bus->cf8 >> 8) & 0xFF];
+    uint8_t reg = (uint8_t)((bus->cf8 & 0xFC) | (port & 3));
+    g_assert_cmpuint((reg & 3) + size, <=, 4);
+    if (!f->present) {
+        if (is_read)
+            *value = size == 4 ? UINT32_MAX : (1u << (8 * size)) - 1;
+        return true;
+    }
+    if (is_read) {
+        uint32_t v = 0;
+        for (unsigned int b = 0; b < size; b++)
+            v |= (uint32_t)f->cfg[reg + b] << (8 * b);
+        *value = v;
+    } else {
+        fake_cfg_write(f, reg, size, *value);
+    }
+    return true;
+}
+
+static struct fake_fn *fake_add(struct fake_bus *bus, uint8_t devfn, uint16_t vendor,
+                                uint16_t device)
+{
+    struct fake_fn *f = &bus->fn[devfn];
+    f->present = true;
+    f->cfg[0] = (uint8_t)vendor;
+    f->cfg[1] = (uint8_t)(vendor >> 8);
+    f->cfg[2] = (uint8_t)device;
+    f->cfg[3] = (uint8_t)(device >> 8);
+    return f;
+}
+
+static void fake_bar(struct fake_fn *f, unsigned int i, uint64_t size, uint8_t flags)
+{
+    f->bar_size[i] = size;
+    f->bar_flags[i] = flags;
+    fake_cfg_write(f, 0x10, 0, 0); /* settle the read-back bits */
+}
+
+static uint64_t fake_bar_addr(struct fake_fn *f, unsigned int i)
+{
+    uint64_t lo = fake_bar_read(f, i);
+    if (f->bar_flags[i] & 1)
+        return lo & ~3ull;
+    uint64_t addr = lo & ~0xFull;
+    if (f->bar_flags[i] == 0x4 || f->bar_flags[i] == 0xC)
+        addr |= (uint64_t)fake_bar_read(f, i + 1) << 32;
+    return addr;
+}
+
+static void test_run_on_fake_bus(void)
+{
+    struct fake_bus *bus = g_new0(struct fake_bus, 1);
+    fake_add(bus, 0x00, 0x8086, 0x1237);                       /* host bridge, no BARs */
+    struct fake_fn *piix3 = fake_add(bus, 0x08, 0x8086, 0x7000);
+    piix3->cfg[0x0E] = 0x80;                                   /* multi-function */
+    memset(&piix3->cfg[0x60], 0x80, 4);                        /* links unrouted */
+    piix3->cfg[0x61] = 9;                                      /* link B preset: kept */
+    struct fake_fn *pm = fake_add(bus, 0x0B, 0x8086, 0x7113);  /* 01.3 */
+    pm->cfg[0x3D] = 1;
+    struct fake_fn *a = fake_add(bus, 0x18, 0x1b36, 0x0005);   /* 03.0 */
+    fake_bar(a, 0, 4096, 0x0);
+    fake_bar(a, 1, 256, 0x1);
+    a->cfg[0x3D] = 2;                                          /* pin B: link (3+1)&3 = 0 */
+    struct fake_fn *b = fake_add(bus, 0x20, 0x1234, 0x1111);   /* 04.0 */
+    fake_bar(b, 0, 256 * MIB, 0xC);                            /* 64-bit prefetchable */
+    fake_bar(b, 2, 64 * MIB, 0x0);
+    fake_bar(b, 5, 16, 0x0);
+    b->cfg[0x3D] = 1;                                          /* pin A: link 0 */
+    struct fake_fn *hidden = fake_add(bus, 0x29, 0x1234, 0x2222); /* 05.1 without 05.0 */
+    fake_bar(hidden, 0, 4096, 0x0);
+    b->cfg[0x04] = 0x0;
+    a->cfg[0x10 + 0] = 0; /* stale */
+
+    struct memmap m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    struct pci_setup_io io = { .pio = fake_pio, .opaque = bus };
+    struct pci_setup_report report;
+    GError *error = NULL;
+    g_assert_true(pci_setup_run(&io, &m, &report, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(report.functions, ==, 5);
+    /* 192 MiB window: 64 MiB 32-bit + 4K + 16 low, the 256 MiB 64-bit BAR high */
+    g_assert_cmpuint(report.bars_high, ==, 1);
+    g_assert_cmpuint(report.bars_low, ==, 3);
+    g_assert_cmpuint(report.bars_io, ==, 1);
+    g_assert_cmphex(fake_bar_addr(b, 0), ==, MEMMAP_4G);
+    g_assert_cmphex(fake_bar_addr(b, 2), ==, 0xF0000000);
+    g_assert_cmphex(fake_bar_addr(a, 0), ==, 0xF4000000);
+    g_assert_cmphex(fake_bar_addr(b, 5), ==, 0xF4001000);
+    g_assert_cmphex(fake_bar_addr(a, 1), ==, 0xC000);
+    g_assert_cmphex(fake_bar_addr(hidden, 0), ==, 0); /* function 1 of a missing slot: unseen */
+    g_assert_cmphex(a->cfg[0x04] & 7, ==, 7);
+    g_assert_cmphex(b->cfg[0x04] & 7, ==, 6); /* no I/O BAR: no I/O decoding */
+    g_assert_cmphex(bus->fn[0].cfg[0x04] & 7, ==, 4);
+    /* links: A=5 (default), B=9 (preset kept), C=11, D=5 */
+    g_assert_cmpuint(piix3->cfg[0x60], ==, 5);
+    g_assert_cmpuint(piix3->cfg[0x61], ==, 9);
+    g_assert_cmpuint(piix3->cfg[0x62], ==, 11);
+    g_assert_cmpuint(piix3->cfg[0x63], ==, 5);
+    g_assert_cmpuint(a->cfg[0x3C], ==, 5);
+    g_assert_cmpuint(b->cfg[0x3C], ==, 5);
+    g_assert_cmpuint(pm->cfg[0x3C], ==, 9); /* (1 + 1 - 1) & 3 = link B */
+    g_assert_cmpuint(report.irq_lines, ==, 3);
+
+    /* a domain that crashes half-way: one clear failure, nothing more */
+    bus->fail_after = 40;
+    bus->accesses = 0;
+    g_assert_false(pci_setup_run(&io, &m, &report, &error));
+    g_assert_cmpstr(error->message, ==, "config cycle failed: domain crashed");
+    g_clear_error(&error);
+    g_free(bus);
+}
+
+static void test_run_does_not_fit(void)
+{
+    struct fake_bus *bus = g_new0(struct fake_bus, 1);
+    for (unsigned int slot = 3; slot < 27; slot++) {
+        struct fake_fn *f = fake_add(bus, (uint8_t)(slot << 3), 0x1b36, 0x0005);
+        fake_bar(f, 0, 128 * MIB, 0x0);
+        f->cfg[0x10] = 0x00; /* reads back 0 until programmed */
+    }
+    struct memmap m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    struct pci_setup_io io = { .pio = fake_pio, .opaque = bus };
+    struct pci_setup_report report;
+    GError *error = NULL;
+    g_assert_false(pci_setup_run(&io, &m, &report, &error));
+    g_assert_cmpstr(error->message, ==,
+                    "PCI BARs need 3200 MiB of MMIO hole, the hole is 256 MiB: "
+                    "set mmio_hole=3200 (or more)");
+    g_clear_error(&error);
+    for (unsigned int slot = 3; slot < 27; slot++) {
+        g_assert_cmphex(fake_bar_addr(&bus->fn[slot << 3], 0), ==, 0); /* restored */
+        g_assert_cmphex(bus->fn[slot << 3].cfg[0x04], ==, 0);
+    }
+    m = map_with_hole(64 * MIB, 3200 * MIB);
+    g_assert_true(pci_setup_run(&io, &m, &report, &error));
+    g_assert_cmpuint(report.bars_low, ==, 24);
+    g_free(bus);
+}
+
+/* A device whose BAR reads back garbage after all-ones (every bit, or an
+ * I/O BAR wider than 16 bits) must not break placement of the others. */
+static void test_run_hostile_bars(void)
+{
+    struct fake_bus *bus = g_new0(struct fake_bus, 1);
+    struct fake_fn *f = fake_add(bus, 0x18, 0x1234, 0x5678);
+    fake_bar(f, 0, 4096, 0x0);
+    fake_bar(f, 5, 4096, 0x4);    /* 64-bit type in the last BAR: sized as 32-bit */
+    struct fake_fn *bridge = fake_add(bus, 0x20, 0x8086, 0x0001);
+    bridge->cfg[0x0E] = 0x01;     /* type 1: only BAR0/1 are BARs */
+    fake_bar(bridge, 0, 4096, 0x0);
+    bridge->bar_size[3] = 4096;   /* would be a bus-number register, not a BAR */
+    struct memmap m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    struct pci_setup_io io = { .pio = fake_pio, .opaque = bus };
+    struct pci_setup_report report;
+    g_assert_true(pci_setup_run(&io, &m, &report, NULL));
+    g_assert_cmpuint(report.bars_low, ==, 3);
+    g_free(bus);
+}
+
 static void test_default_link_irqs(void)
 {
     g_assert_cmpuint(pci_setup_default_link_irq(0), ==, 5);
@@ -292,5 +521,8 @@ int main(int argc, char **argv)
     g_test_add_func("/pci-setup/place-needs-hole", test_place_needs_hole);
     g_test_add_func("/pci-setup/place-impossible", test_place_impossible);
     g_test_add_func("/pci-setup/default-link-irqs", test_default_link_irqs);
+    g_test_add_func("/pci-setup/run-on-fake-bus", test_run_on_fake_bus);
+    g_test_add_func("/pci-setup/run-does-not-fit", test_run_does_not_fit);
+    g_test_add_func("/pci-setup/run-hostile-bars", test_run_hostile_bars);
     return g_test_run();
 }
