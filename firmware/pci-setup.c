@@ -278,8 +278,15 @@ static void size_bars(struct cfg *c, uint8_t devfn, unsigned int nr_bars, GArray
             bar.kind = PCI_BAR_KIND_MEM32;
             bar.prefetchable = probe & PCI_BAR_MEM_PREFETCH;
         }
-        bar.size = ~mask + 1; /* lowest writable bit: a power of two */
-        if (bar.size)
+        /* The lowest writable address bit is the size. Taking that bit (not
+         * ~mask + 1) keeps the size a power of two even for a device whose
+         * mask has holes; sizes no BAR of that kind can have are skipped so
+         * one odd device cannot stop the others from being placed. */
+        bar.size = mask & (~mask + 1);
+        uint64_t max = bar.kind == PCI_BAR_KIND_IO      ? UINT16_MAX
+                       : bar.kind == PCI_BAR_KIND_MEM32 ? UINT32_MAX
+                                                        : UINT64_MAX;
+        if (bar.size && bar.size <= max)
             g_array_append_val(bars, bar);
     }
     cfg_write(c, devfn, PCI_REG_COMMAND, 2, command);

@@ -493,11 +493,18 @@ static void test_run_hostile_bars(void)
     bridge->cfg[0x0E] = 0x01;     /* type 1: only BAR0/1 are BARs */
     fake_bar(bridge, 0, 4096, 0x0);
     bridge->bar_size[3] = 4096;   /* would be a bus-number register, not a BAR */
+    struct fake_fn *odd = fake_add(bus, 0x28, 0x1234, 0x9999);
+    fake_bar(odd, 0, 4096, 0x0);
+    odd->bar_size[0] = 0x7FFFF000; /* a mask with holes: sized by its lowest bit */
+    fake_bar(odd, 1, 1ull << 20, 0x1); /* 1 MiB of ports: no such I/O BAR, skipped */
+    fake_bar(odd, 2, 1ull << 32, 0x0); /* no writable address bit: skipped */
     struct memmap m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
     struct pci_setup_io io = { .pio = fake_pio, .opaque = bus };
     struct pci_setup_report report;
     g_assert_true(pci_setup_run(&io, &m, &report, NULL));
-    g_assert_cmpuint(report.bars_low, ==, 3);
+    g_assert_cmpuint(report.bars_low, ==, 4);
+    g_assert_cmpuint(report.bars_io, ==, 0);
+    g_assert_cmphex(fake_bar_addr(odd, 0) % 4096, ==, 0);
     g_free(bus);
 }
 
