@@ -144,6 +144,24 @@ class MmioHoleTest(unittest.TestCase):
         self.assertEqual(listing.count("ff00: 1b36:0005 (rev 00)"), 24)
         self.assertEqual(listing.count("(32-bit, non-prefetchable) [size=128M]"), 24)
 
+    def test_domain_hole_options(self):
+        # max-ram-below-4g=512M is mmio_hole=3584M: of 1 GiB, 512 MiB stay low
+        self.sim = Xensim(self.tmp.name, ["1,mem=1G,vcpus=1,max-ram-below-4g=512M"])
+        self.q = self.sim.qtest(1)
+        self.ok("writel 0x1ffffffc 0x11223344")
+        self.assertEqual(self.ok("readl 0x1ffffffc"), 0x11223344)
+        self.ok("writel 0x11ffffffc 0x55667788")          # the last word of high RAM
+        self.assertEqual(self.ok("readl 0x11ffffffc"), 0x55667788)
+        self.ok("writel 0x20000000 0x1")                  # the hole: nobody decodes it
+        self.assertEqual(self.ok("readl 0x20000000"), 0xFFFFFFFF)
+        self.sim.stop()
+        self.sim = None
+        for bad in ("mmio_hole=128M", "mmio_hole=3841M", "mmio_hole=4G",
+                    "max-ram-below-4g=4G", "max-ram-below-4g=100M", "mmio_hole=junk"):
+            with self.assertRaises(RuntimeError, msg=bad) as cm:
+                Xensim(self.tmp.name, [f"1,mem=64M,vcpus=1,{bad}"], timeout=10)
+            self.assertIn("mmio_hole", str(cm.exception))
+
     def test_bar0_size_is_validated(self):
         for bad in ("3M", "2K", "4G", "0", "junk"):
             status, text = run_ioreqd(["-xen-domid", "1", "-accel", "xensim,dir=/nonexistent",
