@@ -2,9 +2,13 @@
 #include "devices/pci/pci.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/pci/msi.h"
+#include "devices/pci/msix.h"
 #include "ioreq/log.h"
 
 /* Config header offsets and bits (PCI Local Bus spec 3.0, type 0). */
@@ -19,18 +23,40 @@
 #define REG_BAR0 0x10
 #define REG_SUBSYS_VENDOR 0x2c
 #define REG_SUBSYS_ID 0x2e
+#define REG_ROM 0x30
 #define REG_INTERRUPT_LINE 0x3c
+#define REG_INTERRUPT_PIN 0x3d
 
 #define CMD_IO 0x0001
 #define CMD_MEMORY 0x0002
 #define CMD_WRITABLE 0x0547   /* io, memory, master, parity, serr, intx-disable */
 #define STATUS_W1C 0xf900     /* parity, target/master aborts, serr, parity error */
+#define CMD_INTX_DISABLE 0x0400
+#define STATUS_INTERRUPT 0x0008
+#define ROM_ENABLE 0x1u
+#define ROM_MIN_SIZE 2048u    /* the ROM BAR's address field starts at bit 11 */
 
 struct pci_bus {
     struct dispatch *dispatch;
     uint32_t domid;
+    struct hv *hv; /* for interrupts; NULL: none signalled */
     struct pci_device *devices[PCI_SLOTS * PCI_FUNCS];
 };
+
+void pci_bus_set_hv(struct pci_bus *bus, struct hv *hv)
+{
+    bus->hv = hv;
+}
+
+struct hv *pci_device_hv(const struct pci_device *d)
+{
+    return d->attached && d->bus ? d->bus->hv : NULL;
+}
+
+uint32_t pci_bus_domid(const struct pci_bus *bus)
+{
+    return bus->domid;
+}
 
 struct pci_bus *pci_bus_new(struct dispatch *dispatch, uint32_t domid)
 {
@@ -91,6 +117,9 @@ void pci_device_init(struct pci_device *d, const char *id, uint16_t vendor, uint
 void pci_device_cleanup(struct pci_device *d)
 {
     pci_bus_detach(d);
+    pci_msix_free(d);
+    g_clear_pointer(&d->msi, g_free);
+    g_clear_pointer(&d->rom_data, g_free);
     g_free(d->id);
     d->id = NULL;
 }
@@ -151,8 +180,39 @@ bool pci_bar_address(const struct pci_device *d, unsigned int bar, uint64_t *add
     return true;
 }
 
+bool pci_rom_address(const struct pci_device *d, uint64_t *addr)
+{
+    uint32_t reg = get32(d->config + REG_ROM);
+    uint64_t base = reg & ~(uint32_t)(d->rom.size - 1);
+
+    if (!d->rom.size || !(reg & ROM_ENABLE) || !(get16(d->config + REG_COMMAND) & CMD_MEMORY))
+        return false;
+    /* as for BARs: 0 or a window running past 4 GiB is sizing residue */
+    if (base == 0 || base + d->rom.size - 1 > UINT32_MAX)
+        return false;
+    *addr = base;
+    return true;
+}
+
+static void update_rom_mapping(struct pci_device *d)
+{
+    uint64_t addr;
+
+    if (!d->rom.size)
+        return;
+    if (!d->attached || !pci_rom_address(d, &addr)) {
+        dispatch_unmap_region(d->bus->dispatch, &d->rom.region);
+        return;
+    }
+    int rc = dispatch_map_region(d->bus->dispatch, &d->rom.region, addr);
+    if (rc < 0)
+        log_warn(d->bus->domid, d->id, "ROM at 0x%" G_GINT64_MODIFIER "x not decoded: %s", addr,
+                 g_strerror(-rc));
+}
+
 static void update_bar_mappings(struct pci_device *d)
 {
+    update_rom_mapping(d);
     for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
         struct pci_bar *b = &d->bars[i];
         uint64_t addr;
@@ -198,8 +258,15 @@ void pci_config_write(struct pci_device *d, uint32_t reg, uint32_t value, unsign
         d->config[r] = (d->config[r] & ~d->wmask[r]) | (byte & d->wmask[r]);
         d->config[r] &= ~(byte & d->w1cmask[r]);
     }
-    if (touches(reg, size, REG_COMMAND, 2) || touches(reg, size, REG_BAR0, 4 * PCI_NUM_BARS))
+    if (touches(reg, size, REG_COMMAND, 2) || touches(reg, size, REG_BAR0, 4 * PCI_NUM_BARS) ||
+        touches(reg, size, REG_ROM, 4))
         update_bar_mappings(d);
+    if (touches(reg, size, REG_COMMAND, 2))
+        pci_set_irq(d, d->intx_level); /* INTx-disable may have changed */
+    if (d->msi)
+        pci_msi_config_written(d, reg, size);
+    if (d->msix)
+        pci_msix_config_written(d, reg, size);
     if (d->after_config_write)
         d->after_config_write(d, reg, size);
 }
@@ -282,4 +349,104 @@ void pci_bus_detach(struct pci_device *d)
     dispatch_remove_pci_function(d->bus->dispatch,
                                  hv_sbdf(0, 0, (uint8_t)(d->devfn >> 3), (uint8_t)(d->devfn & 7)));
     d->bus->devices[d->devfn] = NULL;
+}
+
+void pci_device_set_intx_pin(struct pci_device *d, uint8_t pin)
+{
+    d->config[REG_INTERRUPT_PIN] = pin <= 4 ? pin : 0;
+}
+
+void pci_set_irq(struct pci_device *d, bool level)
+{
+    uint8_t pin = d->config[REG_INTERRUPT_PIN];
+    bool assert_now = level && pin && !(get16(d->config + REG_COMMAND) & CMD_INTX_DISABLE);
+
+    d->intx_level = level;
+    /* Interrupt status reports the device's own level, disabled or not. */
+    if (level)
+        d->config[REG_STATUS] |= STATUS_INTERRUPT;
+    else
+        d->config[REG_STATUS] &= ~STATUS_INTERRUPT;
+    if (assert_now == d->intx_asserted)
+        return;
+    struct hv *hv = pci_device_hv(d);
+    if (!hv || !hv->ops->set_pci_intx_level)
+        return; /* nobody to tell: keep intx_asserted so we tell them later */
+    int rc = hv->ops->set_pci_intx_level(hv, 0, 0, (uint8_t)(d->devfn >> 3), (uint8_t)(pin - 1),
+                                         assert_now);
+    if (rc < 0) {
+        log_warn(hv->domid, d->id, "INTx%c level %d not set: %s", 'A' + pin - 1, assert_now,
+                 g_strerror(-rc));
+        return;
+    }
+    d->intx_asserted = assert_now;
+}
+
+static uint64_t rom_read(void *opaque, uint64_t offset, unsigned int size)
+{
+    struct pci_device *d = opaque;
+    uint64_t value = 0;
+
+    /* the padding up to the power-of-two size reads as zero */
+    for (unsigned int i = 0; i < size; i++)
+        if (offset + i < d->rom_len)
+            value |= (uint64_t)d->rom_data[offset + i] << (8 * i);
+    return value;
+}
+
+static void rom_write(void *opaque, uint64_t offset, uint64_t value, unsigned int size)
+{
+    /* A ROM: writes are dropped, as real hardware ignores them. */
+}
+
+static const struct io_ops rom_ops = {
+    .read = rom_read,
+    .write = rom_write,
+};
+
+void pci_device_set_rom(struct pci_device *d, const void *data, size_t len)
+{
+    uint64_t size = ROM_MIN_SIZE;
+
+    g_assert(len <= PCI_ROM_MAX_SIZE);
+    while (size < len)
+        size <<= 1;
+    g_free(d->rom_data);
+    d->rom_data = g_malloc(len ? len : 1);
+    memcpy(d->rom_data, data, len);
+    d->rom_len = len;
+    d->rom = (struct pci_bar){ .size = size };
+    io_region_init(&d->rom.region, d->id, HV_RANGE_MMIO, size, &rom_ops, d);
+    put32(d->config + REG_ROM, 0);
+    put32(d->wmask + REG_ROM, (uint32_t)~(size - 1) | ROM_ENABLE);
+}
+
+bool pci_device_load_rom(struct pci_device *d, const char *path, GError **error)
+{
+    GStatBuf st;
+    gchar *contents = NULL;
+    gsize len = 0;
+    GError *err = NULL;
+
+    /* check the size first so a huge file is not read in just to refuse it */
+    if (g_stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > (off_t)PCI_ROM_MAX_SIZE) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "%s: romfile=%s is larger than %u MiB", d->id, path, PCI_ROM_MAX_SIZE >> 20);
+        return false;
+    }
+    if (!g_file_get_contents(path, &contents, &len, &err)) {
+        g_set_error(error, G_FILE_ERROR, err->code, "%s: romfile=%s: %s", d->id, path,
+                    err->message);
+        g_error_free(err);
+        return false;
+    }
+    if (len == 0 || len > PCI_ROM_MAX_SIZE) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s: romfile=%s is %s", d->id, path,
+                    len ? "larger than 16 MiB" : "empty");
+        g_free(contents);
+        return false;
+    }
+    pci_device_set_rom(d, contents, len);
+    g_free(contents);
+    return true;
 }

@@ -34,6 +34,8 @@ struct pci_bar {
 };
 
 struct pci_bus;
+struct pci_msi;
+struct pci_msix;
 
 struct pci_device {
     char *id;
@@ -47,6 +49,19 @@ struct pci_device {
     /* Called after a config write has been applied (NULL: nothing to do),
      * so a device can act on its own registers (e.g. PIIX3 link routes). */
     void (*after_config_write)(struct pci_device *d, uint32_t reg, unsigned int size);
+    /* Capability list: where the next capability goes (0 = none added yet). */
+    uint8_t cap_next_free;
+    /* Interrupt capabilities (capability.h, msi.h, msix.h); NULL when absent. */
+    struct pci_msi *msi;
+    struct pci_msix *msix;
+    /* INTx: the level the device drives, and what the hypervisor was told
+     * last (INTx-disable masks the first from the second). */
+    bool intx_level;
+    bool intx_asserted;
+    /* Expansion ROM (0x30): read-only contents, size a power of two. */
+    struct pci_bar rom;
+    uint8_t *rom_data;
+    size_t rom_len;
 };
 
 struct pci_bus *pci_bus_new(struct dispatch *dispatch, uint32_t domid);
@@ -72,5 +87,29 @@ void pci_config_write(struct pci_device *d, uint32_t reg, uint32_t value, unsign
 
 /* Where a BAR decodes now, or false if it does not decode. */
 bool pci_bar_address(const struct pci_device *d, unsigned int bar, uint64_t *addr);
+
+/* The hypervisor for interrupts (machine->hv; NULL: interrupts only change
+ * state). Call before devices signal anything. */
+void pci_bus_set_hv(struct pci_bus *bus, struct hv *hv);
+/* The hypervisor a device signals through, or NULL if detached/none. */
+struct hv *pci_device_hv(const struct pci_device *d);
+uint32_t pci_bus_domid(const struct pci_bus *bus);
+
+/* INTx. pin 1..4 = INTA..INTD (0: no INTx); read-only for the guest. */
+void pci_device_set_intx_pin(struct pci_device *d, uint8_t pin);
+/* Drive the device's INTx line. Status bit 3 follows the level; the
+ * hypervisor sees it only while the command register's INTx-disable bit is
+ * clear. */
+void pci_set_irq(struct pci_device *d, bool level);
+
+/* Expansion ROM from a file, served read-only at the ROM BAR (0x30) while
+ * its enable bit and memory decoding are on. Size rounded up to a power of
+ * two (at least 2 KiB); files larger than PCI_ROM_MAX_SIZE are refused. */
+#define PCI_ROM_MAX_SIZE (16u << 20)
+bool pci_device_load_rom(struct pci_device *d, const char *path, GError **error);
+/* The same from memory (copied). */
+void pci_device_set_rom(struct pci_device *d, const void *data, size_t len);
+/* Where the ROM decodes now, or false. */
+bool pci_rom_address(const struct pci_device *d, uint64_t *addr);
 
 #endif
