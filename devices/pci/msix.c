@@ -114,16 +114,23 @@ static uint64_t all_ones(unsigned int size)
     return size >= 8 ? UINT64_MAX : (1ull << (8 * size)) - 1;
 }
 
+/* [offset, offset+size) inside [start, end), written so offsets near
+ * UINT64_MAX cannot wrap around into range. */
+static bool within(uint64_t offset, unsigned int size, uint64_t start, uint64_t end)
+{
+    return offset >= start && offset < end && size <= end - offset;
+}
+
 static bool in_table(const struct pci_msix *x, uint64_t offset, unsigned int size)
 {
-    return offset >= x->table_offset &&
-           offset + size <= x->table_offset + (uint64_t)x->vectors * PCI_MSIX_ENTRY_SIZE;
+    return within(offset, size, x->table_offset,
+                  x->table_offset + (uint64_t)x->vectors * PCI_MSIX_ENTRY_SIZE);
 }
 
 static bool in_pba(const struct pci_msix *x, uint64_t offset, unsigned int size)
 {
-    return offset >= x->pba_offset &&
-           offset + size <= x->pba_offset + (uint64_t)((x->vectors + 63) / 64) * 8;
+    return within(offset, size, x->pba_offset,
+                  x->pba_offset + (uint64_t)((x->vectors + 63) / 64) * 8);
 }
 
 /* Only aligned dwords and aligned qwords are defined for table and PBA. */

@@ -212,6 +212,8 @@ static void update_rom_mapping(struct pci_device *d)
 
 static void update_bar_mappings(struct pci_device *d)
 {
+    if (!d->bus)
+        return; /* never attached: nothing was ever mapped */
     update_rom_mapping(d);
     for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
         struct pci_bar *b = &d->bars[i];
@@ -389,7 +391,7 @@ static uint64_t rom_read(void *opaque, uint64_t offset, unsigned int size)
 
     /* the padding up to the power-of-two size reads as zero */
     for (unsigned int i = 0; i < size; i++)
-        if (offset + i < d->rom_len)
+        if (offset < d->rom_len && i < d->rom_len - offset)
             value |= (uint64_t)d->rom_data[offset + i] << (8 * i);
     return value;
 }

@@ -139,6 +139,26 @@ static int f_shutdown(struct hv *hv, unsigned int reason)
     return 0;
 }
 
+static int f_inject_msi(struct hv *hv, uint64_t addr, uint32_t data)
+{
+    struct fake_msi msi = { .addr = addr, .data = data };
+
+    g_array_append_val(fake(hv)->msis, msi);
+    return 0;
+}
+
+static int f_set_pci_intx_level(struct hv *hv, uint16_t seg, uint8_t bus, uint8_t dev,
+                                uint8_t intx, bool level)
+{
+    struct fake_hv *f = fake(hv);
+
+    if (seg || bus || dev >= 32 || intx >= 4)
+        return -EINVAL;
+    f->pci_intx_level[dev][intx] = level;
+    f->pci_intx_calls++;
+    return 0;
+}
+
 static const struct hv_ops fake_ops = {
     .name = "fake",
     .get_info = f_get_info,
@@ -157,6 +177,8 @@ static const struct hv_ops fake_ops = {
     .set_isa_irq_level = f_set_isa_irq_level,
     .set_pci_link_route = f_set_pci_link_route,
     .shutdown = f_shutdown,
+    .inject_msi = f_inject_msi,
+    .set_pci_intx_level = f_set_pci_intx_level,
 };
 
 struct fake_hv *fake_hv_new(void)
@@ -169,6 +191,7 @@ struct fake_hv *fake_hv_new(void)
     f->slots = g_malloc0(4096);
     f->buffered = g_malloc0(4096);
     f->ranges = g_array_new(FALSE, FALSE, sizeof(struct fake_range));
+    f->msis = g_array_new(FALSE, FALSE, sizeof(struct fake_msi));
     g_assert(f->ram != MAP_FAILED);
     return f;
 }
@@ -179,6 +202,7 @@ void fake_hv_free(struct fake_hv *f)
     g_free(f->slots);
     g_free(f->buffered);
     g_array_free(f->ranges, TRUE);
+    g_array_free(f->msis, TRUE);
     g_free(f);
 }
 

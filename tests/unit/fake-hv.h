@@ -15,6 +15,11 @@ struct fake_range {
     uint64_t start, end;
 };
 
+struct fake_msi {
+    uint64_t addr;
+    uint32_t data;
+};
+
 struct fake_hv {
     struct hv hv;
     uint8_t *ram;
@@ -31,6 +36,9 @@ struct fake_hv {
     unsigned int link_route_calls;
     unsigned int shutdowns;
     unsigned int shutdown_reason;
+    GArray *msis;                 /* struct fake_msi, in injection order */
+    bool pci_intx_level[32][4];   /* bus 0: [device][INTA..INTD] */
+    unsigned int pci_intx_calls;
 };
 
 struct fake_hv *fake_hv_new(void);
