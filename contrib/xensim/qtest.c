@@ -19,6 +19,8 @@
  *   xen_wait_servers N TIMEOUT_MS    -> OK | FAIL timeout
  *   xen_servers                      -> OK COUNT [ID,on|off,buf|nobuf,port=..,mmio=..,pci=..]...
  *   xen_domain_state                 -> OK running|crashed|shutdown:REASON
+ *   xen_msi_last                     -> OK COUNT ADDR DATA: MSIs injected so far
+ *                                       and the last one (0 0 0 if none)
  *   xen_invalidate                   -> OK once every enabled server answered
  *   xen_evtchn_alloc_unbound REMOTE  -> OK PORT, then async "EVTCHN PORT"
  *   xen_evtchn_send PORT / xen_evtchn_close PORT -> OK
@@ -419,6 +421,15 @@ static void cmd_servers(struct qtest_conn *c, const char *name, int argc, char *
     g_free(text);
 }
 
+static void cmd_msi_last(struct qtest_conn *c, const char *name, int argc, char **argv)
+{
+    g_mutex_lock(&c->d->lock);
+    uint64_t count = c->d->irq.msi_count, addr = c->d->irq.last_msi_addr;
+    uint32_t data = c->d->irq.last_msi_data;
+    g_mutex_unlock(&c->d->lock);
+    reply(c, "OK %" G_GUINT64_FORMAT " 0x%" G_GINT64_MODIFIER "x 0x%x", count, addr, data);
+}
+
 static void cmd_domain_state(struct qtest_conn *c, const char *name, int argc, char **argv)
 {
     unsigned int reason;
@@ -579,6 +590,7 @@ static const struct qtest_cmd commands[] = {
     { "xen_wait_servers", 2, 2, cmd_wait_servers },
     { "xen_servers", 0, 0, cmd_servers },
     { "xen_domain_state", 0, 0, cmd_domain_state },
+    { "xen_msi_last", 0, 0, cmd_msi_last },
     { "xen_invalidate", 0, 0, cmd_invalidate },
     { "xen_evtchn_alloc_unbound", 1, 1, cmd_evtchn_alloc },
     { "xen_evtchn_send", 1, 1, cmd_evtchn_send },
