@@ -25,6 +25,7 @@ struct config {
     GPtrArray *chardevs;
     GPtrArray *serials; /* -serial specs, COM1 first */
     bool nodefaults;
+    unsigned int ioreq_poll_us; /* -ioreq-poll-us: spin after an event, 0 = never */
     struct privsep privsep;
     bool show_help, show_version;
 };

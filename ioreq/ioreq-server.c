@@ -6,6 +6,16 @@
 
 #define DEV "ioreq"
 
+/* Tell the CPU we are spinning (lets the sibling hyperthread run). */
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 static uint64_t all_ones(unsigned int size)
 {
     return size >= 8 ? UINT64_MAX : (1ULL << (size * 8)) - 1;
@@ -278,6 +288,47 @@ bool ioreq_server_handle_port(struct ioreq_server *s, hv_port_t port)
         return true;
     }
     return false;
+}
+
+/* ---- polling mode -------------------------------------------------------- */
+
+static bool buffered_pending(struct ioreq_server *s)
+{
+    volatile buffered_iopage_t *page = s->pages.buffered;
+
+    return page && page->read_pointer != page->write_pointer;
+}
+
+unsigned int ioreq_server_poll(struct ioreq_server *s, uint64_t budget_ns, ioreq_clock_fn now,
+                               void *opaque)
+{
+    unsigned int served = 0;
+    uint64_t deadline = now(opaque) + budget_ns;
+
+    while (served < IOREQ_POLL_MAX_BATCH) {
+        bool progress = false;
+        for (unsigned int v = 0; v < s->nr_vcpus; v++) {
+            if (slot_state(&s->pages.slots->vcpu_ioreq[v]) != STATE_IOREQ_READY)
+                continue;
+            /* The event that will still arrive for it finds the slot
+             * answered and is ignored as spurious. */
+            if (ioreq_server_handle_slot(s, v)) {
+                s->hv->ops->evtchn_notify(s->hv, s->vcpu_ports[v]);
+                served++;
+                progress = true;
+            }
+        }
+        if (buffered_pending(s) && ioreq_server_drain_buffered(s))
+            progress = true;
+        uint64_t t = now(opaque);
+        if (progress)
+            deadline = t + budget_ns;
+        else if (t >= deadline)
+            break;
+        else
+            cpu_relax();
+    }
+    return served;
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */

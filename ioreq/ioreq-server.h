@@ -53,6 +53,21 @@ void ioreq_server_teardown(struct ioreq_server *s);
 /* Event for a local port: returns false if the port is not ours. */
 bool ioreq_server_handle_port(struct ioreq_server *s, hv_port_t port);
 
+/* A request handled in polling mode ends the poll after this many, so the
+ * main loop (signals, consoles, backends) gets its turn under load. */
+#define IOREQ_POLL_MAX_BATCH 1024
+
+/* Monotonic nanoseconds; a parameter so unit tests can drive time. */
+typedef uint64_t (*ioreq_clock_fn)(void *opaque);
+
+/* Polling mode: serve READY slots and the buffered ring without sleeping
+ * until budget_ns pass with nothing to do (each request served restarts
+ * the budget), or IOREQ_POLL_MAX_BATCH requests were served. Returns the
+ * number of synchronous requests served. Only ever called after an event,
+ * so an idle guest costs no CPU. */
+unsigned int ioreq_server_poll(struct ioreq_server *s, uint64_t budget_ns, ioreq_clock_fn now,
+                               void *opaque);
+
 /* The pieces, exposed for unit tests. */
 bool ioreq_server_handle_slot(struct ioreq_server *s, unsigned int vcpu);
 unsigned int ioreq_server_drain_buffered(struct ioreq_server *s);

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include "contrib/xensim/bufring.h"
 #include "contrib/xensim/domain.h"
@@ -80,6 +81,13 @@ static int check_running(struct xsim_domain *d)
 
 /* ------------------------------------------------------- synchronous ioreqs */
 
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Wait until the device model answers in slot; the state may only move
  * READY -> INPROCESS -> IORESP_READY (INPROCESS may be skipped). */
 static int wait_response(struct xsim_domain *d, struct xsim_server *s, unsigned int vcpu,
@@ -89,6 +97,7 @@ static int wait_response(struct xsim_domain *d, struct xsim_server *s, unsigned 
     uint8_t *flags = slot_flags(slot);
     bool seen_inprocess = false;
     int fd = s->vcpu_port[vcpu]->to_guest_fd;
+    uint64_t spin_until = d->vcpu_spin_ns ? monotonic_ns() + d->vcpu_spin_ns : 0;
 
     for (;;) {
         uint8_t state = __atomic_load_n(flags, __ATOMIC_ACQUIRE) & FLAG_STATE_MASK;
@@ -113,6 +122,8 @@ static int wait_response(struct xsim_domain *d, struct xsim_server *s, unsigned 
             return SEND_UNCLAIMED;
         if (g_atomic_int_get(d->stopping))
             return XSIM_IO_STOPPED;
+        if (spin_until && monotonic_ns() < spin_until)
+            continue; /* --poll-us: re-read the slot instead of sleeping */
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
         if (poll(&pfd, 1, WAIT_POLL_MS) > 0)
             xsim_eventfd_drain(fd);

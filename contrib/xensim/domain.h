@@ -63,6 +63,10 @@ struct xsim_domain {
     struct xsim_ratelimit *rl;
     const gint *stopping; /* xensim is shutting down: waiters give up */
     GMutex *vcpu_lock;    /* nr_vcpus of them */
+    /* --poll-us (benchmarks): a waiting vCPU spins this long on its slot
+     * before sleeping on the event channel. 0: sleep at once (the default;
+     * a real vCPU is descheduled, it never spins). Set before any access. */
+    uint64_t vcpu_spin_ns;
 
     GMutex lock;
     GCond changed; /* server set or state changed (xen_wait_servers) */

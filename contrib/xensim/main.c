@@ -47,6 +47,7 @@ struct xsim_ctx {
     struct xsim_control *control;
     struct xs_store *xs;
     GPtrArray *xenstore_paths; /* sockets to remove at exit */
+    gint poll_us;              /* --poll-us, for benchmarks */
 };
 
 /* ------------------------------------------------------------ arguments */
@@ -195,6 +196,7 @@ static bool setup_domain(struct xsim_ctx *ctx, const struct domain_spec *spec, G
                                             &ctx->rl, &ctx->stopping, error);
     if (!d)
         return false;
+    d->vcpu_spin_ns = (uint64_t)ctx->poll_us * 1000u;
     g_ptr_array_add(ctx->domains, d);
 
     char *path = dir_path(ctx, XSIM_QTEST_FMT, d->domid);
@@ -293,10 +295,13 @@ int main(int argc, char **argv)
 {
     char *dir = NULL;
     char **domain_specs = NULL;
+    gint poll_us = 0;
     GOptionEntry entries[] = {
         { "dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "directory for the sockets", "DIR" },
         { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, &domain_specs,
           "a domain (repeatable)", "ID,mem=SIZE,vcpus=N[,arch=x86|arm][,mmio_hole=SIZE]" },
+        { "poll-us", 0, 0, G_OPTION_ARG_INT, &poll_us,
+          "benchmarks: a waiting vCPU spins up to US microseconds before sleeping", "US" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },
     };
     GOptionContext *opts = g_option_context_new("- simulated Xen hypervisor for ioreqd");
@@ -304,6 +309,11 @@ int main(int argc, char **argv)
     GError *error = NULL;
     bool ok = g_option_context_parse(opts, &argc, &argv, &error);
     g_option_context_free(opts);
+    if (ok && (poll_us < 0 || poll_us > 1000000)) {
+        g_set_error(&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                    "--poll-us: 0 to 1000000 microseconds");
+        ok = false;
+    }
     if (ok && (!dir || !domain_specs || argc > 1)) {
         g_set_error(&error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
                     "usage: xensim --dir DIR --domain ID,mem=SIZE,vcpus=N[,arch=x86|arm]...");
@@ -318,7 +328,7 @@ int main(int argc, char **argv)
     }
 
     signal(SIGPIPE, SIG_IGN); /* a vanished peer is an error return, not a signal */
-    struct xsim_ctx ctx = { .dir = dir };
+    struct xsim_ctx ctx = { .dir = dir, .poll_us = poll_us };
     ctx.loop = g_main_loop_new(NULL, FALSE);
     xsim_ratelimit_init(&ctx.rl);
     xsim_qtest_threads_init(&ctx.threads, &ctx.stopping);

@@ -26,6 +26,8 @@
  *   xen_evtchn_send PORT / xen_evtchn_close PORT -> OK
  *   xen_pci_setup                    -> OK | FAIL reason: hvmloader's PCI stage
  *                                       (firmware/pci-setup.h) through real config cycles
+ *   xen_bench_pio PORT SIZE N        -> OK MEDIAN_NS P99_NS MEAN_NS TOTAL_NS: N timed
+ *   xen_bench_mmio_write ADDR SIZE N    reads of PORT / writes to ADDR (bench.c)
  * Numbers are 0x-hex or decimal. Anything else gets "FAIL reason" and the
  * connection carries on.
  */
@@ -39,6 +41,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "contrib/xensim/bench.h"
 #include "contrib/xensim/control.h"
 #include "firmware/pci-setup.h"
 
@@ -566,6 +569,26 @@ static void cmd_evtchn_close(struct qtest_conn *c, const char *name, int argc, c
     reply(c, "FAIL no such port");
 }
 
+/* Benchmarks (bench.c): the timing happens inside xensim. */
+static void cmd_bench(struct qtest_conn *c, const char *name, int argc, char **argv)
+{
+    bool pio = strcmp(name, "xen_bench_pio") == 0;
+    uint64_t addr, size, n;
+    struct xsim_bench_result r;
+    if (!parse_u64(argv[0], &addr) || (pio && addr > 0xFFFF) || !parse_max(argv[1], 8, &size) ||
+        !parse_max(argv[2], XSIM_BENCH_MAX_ITERATIONS, &n) || n == 0) {
+        reply(c, "FAIL bad argument");
+        return;
+    }
+    int rc = xsim_bench_run(c->d, c->vcpu, pio ? XSIM_BENCH_PIO_READ : XSIM_BENCH_MMIO_WRITE,
+                            addr, (unsigned int)size, (uint32_t)n, &r);
+    if (rc == XSIM_IO_OK)
+        reply(c, "OK %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, r.median_ns, r.p99_ns,
+              r.mean_ns, r.total_ns);
+    else
+        reply_io(c, rc);
+}
+
 struct qtest_cmd {
     const char *name;
     int min_args, max_args;
@@ -596,6 +619,8 @@ static const struct qtest_cmd commands[] = {
     { "xen_evtchn_send", 1, 1, cmd_evtchn_send },
     { "xen_evtchn_close", 1, 1, cmd_evtchn_close },
     { "xen_pci_setup", 0, 0, cmd_pci_setup },
+    { "xen_bench_pio", 3, 3, cmd_bench },
+    { "xen_bench_mmio_write", 3, 3, cmd_bench },
 };
 
 static void handle_line(struct qtest_conn *c, char *line, size_t len)

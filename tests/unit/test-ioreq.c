@@ -384,6 +384,76 @@ static void test_dispatch_overlap_and_move(struct fixture *fx, gconstpointer dat
     g_array_free(dev.log, TRUE);
 }
 
+/* ---- polling mode: bounded in time and in requests ---------------------- */
+
+/* A clock that moves step ns per reading and can play the guest: post a
+ * request on vCPU 0 at a given reading, or at every reading. */
+struct fake_clock {
+    uint64_t t, step;
+    unsigned int readings;
+    struct fixture *fx;
+    unsigned int post_at;   /* 0: never */
+    bool post_every;
+};
+
+static void post_silently(struct fixture *fx, unsigned int vcpu)
+{
+    ioreq_t req = { .type = IOREQ_TYPE_PIO, .addr = PORT_BASE, .size = 1, .count = 1,
+                    .dir = IOREQ_READ, .vp_eport = slot(fx, vcpu)->vp_eport,
+                    .state = STATE_IOREQ_READY };
+    *slot(fx, vcpu) = req; /* no event delivered: the poll must find it */
+}
+
+static uint64_t fake_now(void *opaque)
+{
+    struct fake_clock *c = opaque;
+
+    c->readings++;
+    if (c->post_every || (c->post_at && c->readings == c->post_at))
+        post_silently(c->fx, 0);
+    c->t += c->step;
+    return c->t;
+}
+
+static void test_poll_idle_is_bounded(struct fixture *fx, gconstpointer data)
+{
+    struct fake_clock c = { .t = 1000000, .step = 1000, .fx = fx };
+
+    g_assert_cmpuint(ioreq_server_poll(&fx->s, 50000, fake_now, &c), ==, 0);
+    /* gives up once the budget has passed, not much later */
+    g_assert_cmpuint(c.t - 1000000, >=, 50000);
+    g_assert_cmpuint(c.t - 1000000, <=, 50000 + 2 * c.step);
+    g_assert_cmpuint(fx->f->notifies, ==, 0);
+
+    struct fake_clock zero = { .step = 1000, .fx = fx };
+    g_assert_cmpuint(ioreq_server_poll(&fx->s, 0, fake_now, &zero), ==, 0);
+    g_assert_cmpuint(zero.readings, <=, 2); /* budget 0: one look, no spinning */
+}
+
+static void test_poll_serves_and_restarts_budget(struct fixture *fx, gconstpointer data)
+{
+    struct fake_clock c = { .t = 0, .step = 1000, .fx = fx, .post_at = 10 };
+
+    g_assert_cmpuint(ioreq_server_poll(&fx->s, 20000, fake_now, &c), ==, 1);
+    g_assert_cmpuint(slot(fx, 0)->state, ==, STATE_IORESP_READY);
+    g_assert_cmpuint(fx->f->notifies, ==, 1);
+    /* the budget restarted after the request, and ended 20 us later */
+    g_assert_cmpuint(c.t, >=, 10 * c.step + 20000);
+    g_assert_cmpuint(c.t, <=, 10 * c.step + 20000 + 3 * c.step);
+    /* the event that still arrives for it is ignored, not answered twice */
+    g_assert_true(ioreq_server_handle_port(&fx->s, fx->s.vcpu_ports[0]));
+    g_assert_cmpuint(fx->f->notifies, ==, 1);
+}
+
+static void test_poll_busy_guest_yields(struct fixture *fx, gconstpointer data)
+{
+    struct fake_clock c = { .step = 1, .fx = fx, .post_every = true };
+
+    /* a guest that never stops asking still lets the main loop run */
+    g_assert_cmpuint(ioreq_server_poll(&fx->s, 1000000, fake_now, &c), ==, IOREQ_POLL_MAX_BATCH);
+    g_assert_cmpuint(fx->f->notifies, ==, IOREQ_POLL_MAX_BATCH);
+}
+
 #define ADD(path, fn) g_test_add(path, struct fixture, NULL, fixture_setup, fn, fixture_teardown)
 
 int main(int argc, char **argv)
@@ -404,5 +474,8 @@ int main(int argc, char **argv)
     ADD("/ioreq/buffered/before-sync", test_buffered_drained_before_sync);
     ADD("/ioreq/pci-config", test_pci_config);
     ADD("/ioreq/dispatch/overlap-move", test_dispatch_overlap_and_move);
+    ADD("/ioreq/poll/idle-bounded", test_poll_idle_is_bounded);
+    ADD("/ioreq/poll/serves-restarts-budget", test_poll_serves_and_restarts_budget);
+    ADD("/ioreq/poll/busy-guest-yields", test_poll_busy_guest_yields);
     return g_test_run();
 }
