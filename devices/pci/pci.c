@@ -112,6 +112,7 @@ void pci_device_init(struct pci_device *d, const char *id, uint16_t vendor, uint
     d->wmask[REG_CACHE_LINE] = 0xff;
     d->wmask[REG_LATENCY] = 0xff;
     d->wmask[REG_INTERRUPT_LINE] = 0xff;
+    d->irq_log_limit = (struct ratelimit)RATELIMIT_INIT;
 }
 
 void pci_device_cleanup(struct pci_device *d)
@@ -377,8 +378,8 @@ void pci_set_irq(struct pci_device *d, bool level)
     int rc = hv->ops->set_pci_intx_level(hv, 0, 0, (uint8_t)(d->devfn >> 3), (uint8_t)(pin - 1),
                                          assert_now);
     if (rc < 0) {
-        log_warn(hv->domid, d->id, "INTx%c level %d not set: %s", 'A' + pin - 1, assert_now,
-                 g_strerror(-rc));
+        log_limited(&d->irq_log_limit, hv->domid, d->id, "INTx%c level %d not set: %s",
+                    'A' + pin - 1, assert_now, g_strerror(-rc));
         return;
     }
     d->intx_asserted = assert_now;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "ioreq/dispatch.h"
+#include "ioreq/log.h"
 
 #define PCI_CONFIG_SIZE 256
 #define PCI_NUM_BARS 6
@@ -58,6 +59,7 @@ struct pci_device {
      * last (INTx-disable masks the first from the second). */
     bool intx_level;
     bool intx_asserted;
+    struct ratelimit irq_log_limit; /* the guest can make interrupts fail often */
     /* Expansion ROM (0x30): read-only contents, size a power of two. */
     struct pci_bar rom;
     uint8_t *rom_data;

@@ -187,6 +187,11 @@ class RomfileErrorTest(unittest.TestCase):
                 self.assertNotEqual(status, 0)
                 lines = [l for l in err.splitlines() if path in l]
                 self.assertEqual(len(lines), 1, err)
+            status, err = run_ioreqd(["-xen-domid", "1", "-accel", f"xensim,dir={tmp}",
+                                     "-nodefaults", "-display", "none",
+                                     "-device", "pci-testdev,msix-vectors=2049"])
+            self.assertNotEqual(status, 0)
+            self.assertIn("msix-vectors=2049", err)
 
 
 if __name__ == "__main__":

@@ -203,7 +203,54 @@ static void test_msi_mask_pending(struct fixture *fx, gconstpointer data)
     g_assert_cmphex(pci_config_read(d, MSI + 0x14, 4), ==, 0);
 }
 
+static void test_msi_32bit_single(void)
+{
+    struct fake_hv *f = fake_hv_new();
+    struct dispatch *dp = dispatch_new(&f->hv, 0);
+    struct pci_bus *bus = pci_bus_new(dp, 7);
+    struct pci_device d;
+
+    pci_bus_set_hv(bus, &f->hv);
+    pci_device_init(&d, "msi32", 1, 2, 0, 0);
+    g_assert_true(pci_msi_init(&d, 1, false, false));
+    g_assert_true(pci_bus_attach(bus, &d, 5 << 3, NULL));
+    /* 32-bit, 1 vector, no masking: 10 bytes, data right after the address */
+    g_assert_cmphex(pci_config_read(&d, MSI + 2, 2), ==, 0x0000);
+    pci_config_write(&d, MSI + 2, 0xffff, 2);
+    g_assert_cmphex(pci_config_read(&d, MSI + 2, 2), ==, 0x0071); /* MME writable, clamped */
+    g_assert_cmpuint(pci_msi_enabled_vectors(&d), ==, 1);
+    pci_config_write(&d, MSI + 4, 0xfee00000, 4);
+    pci_config_write(&d, MSI + 8, 0x4021, 2);
+    g_assert_true(pci_msi_notify(&d, 0));
+    g_assert_false(pci_msi_notify(&d, 1));
+    g_assert_cmpuint(f->msis->len, ==, 1);
+    g_assert_cmphex(g_array_index(f->msis, struct fake_msi, 0).addr, ==, 0xfee00000);
+    g_assert_cmphex(g_array_index(f->msis, struct fake_msi, 0).data, ==, 0x4021);
+    pci_device_cleanup(&d);
+    pci_bus_free(bus);
+    dispatch_free(dp);
+    fake_hv_free(f);
+}
+
 /* ---- MSI-X ---- */
+
+static void test_msix_limits(void)
+{
+    struct pci_device d;
+
+    pci_device_init(&d, "big", 1, 2, 0, 0);
+    g_assert_false(pci_msix_init(&d, 2, 0));
+    g_assert_false(pci_msix_init(&d, 2, PCI_MSIX_MAX_VECTORS + 1));
+    g_assert_false(pci_msix_init(&d, PCI_NUM_BARS, 8));
+    g_assert_true(pci_msix_init(&d, 2, PCI_MSIX_MAX_VECTORS));
+    g_assert_cmphex(pci_config_read(&d, 0x42, 2), ==, 0x7ff);
+    g_assert_cmphex(pci_config_read(&d, 0x48, 4), ==, 0x8000 | 2); /* PBA after 32 KiB of table */
+    g_assert_cmpuint(d.bars[2].size, ==, 65536);
+    const struct io_ops *ops = d.bars[2].region.ops;
+    g_assert_cmphex(ops->read(d.msix, 2047 * 16 + 12, 4), ==, 1);
+    g_assert_cmphex(ops->read(d.msix, 0x8000 + 255 * 8, 8), ==, 0);
+    pci_device_cleanup(&d);
+}
 
 #define MSIX 0x58
 #define PBA_OFFSET 4096u
@@ -525,6 +572,8 @@ int main(int argc, char **argv)
     FX("msi/layout", test_msi_layout);
     FX("msi/delivery", test_msi_delivery);
     FX("msi/mask-pending", test_msi_mask_pending);
+    g_test_add_func("/pci-caps/msi/32bit-single", test_msi_32bit_single);
+    g_test_add_func("/pci-caps/msix/limits", test_msix_limits);
     FX("msix/layout", test_msix_layout);
     FX("msix/through-dispatch", test_msix_through_dispatch);
     FX("msix/delivery", test_msix_delivery);
