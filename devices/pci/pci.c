@@ -264,12 +264,13 @@ void pci_config_write(struct pci_device *d, uint32_t reg, uint32_t value, unsign
     if (touches(reg, size, REG_COMMAND, 2) || touches(reg, size, REG_BAR0, 4 * PCI_NUM_BARS) ||
         touches(reg, size, REG_ROM, 4))
         update_bar_mappings(d);
-    if (touches(reg, size, REG_COMMAND, 2))
-        pci_set_irq(d, d->intx_level); /* INTx-disable may have changed */
     if (d->msi)
         pci_msi_config_written(d, reg, size);
     if (d->msix)
         pci_msix_config_written(d, reg, size);
+    /* INTx-disable or an MSI/MSI-X enable may have changed what the line
+     * shows; re-evaluating costs nothing when it did not. */
+    pci_set_irq(d, d->intx_level);
     if (d->after_config_write)
         d->after_config_write(d, reg, size);
 }
@@ -362,7 +363,10 @@ void pci_device_set_intx_pin(struct pci_device *d, uint8_t pin)
 void pci_set_irq(struct pci_device *d, bool level)
 {
     uint8_t pin = d->config[REG_INTERRUPT_PIN];
-    bool assert_now = level && pin && !(get16(d->config + REG_COMMAND) & CMD_INTX_DISABLE);
+    /* A function with MSI or MSI-X enabled must not use its pin (PCI 3.0
+     * 6.8), and INTx-disable masks it. */
+    bool assert_now = level && pin && !(get16(d->config + REG_COMMAND) & CMD_INTX_DISABLE) &&
+                      !pci_msi_enabled(d) && !pci_msix_enabled(d);
 
     d->intx_level = level;
     /* Interrupt status reports the device's own level, disabled or not. */

@@ -456,6 +456,18 @@ static void test_intx(struct fixture *fx, gconstpointer data)
     pci_set_irq(d, false);
     g_assert_false(*line);
     g_assert_cmpuint(fx->f->pci_intx_calls, ==, 6);
+    /* MSI or MSI-X enabled: the pin is not used, and comes back after */
+    pci_set_irq(d, true);
+    g_assert_true(*line);
+    pci_config_write(d, MSI + 2, 1, 2);
+    g_assert_false(*line);
+    pci_config_write(d, MSI + 2, 0, 2);
+    g_assert_true(*line);
+    pci_config_write(d, MSIX + 2, 0x8000, 2);
+    g_assert_false(*line);
+    g_assert_cmphex(pci_config_read(d, 0x06, 2) & 0x8, ==, 0x8);
+    pci_config_write(d, MSIX + 2, 0, 2);
+    g_assert_true(*line);
 }
 
 static void test_intx_no_pin(void)
