@@ -150,6 +150,8 @@ bool machine_realize(struct machine *m, struct dispatch *dispatch, GError **erro
 {
     m->dispatch = dispatch;
     m->pci = pci_bus_new(dispatch, m->domid);
+    /* every PCI function signals INTx and MSI through the bus */
+    pci_bus_set_hv(m->pci, m->hv);
     for (unsigned int i = 0; i < m->devices->len; i++) {
         struct device *dev = g_ptr_array_index(m->devices, i);
         if (!dev->cls->realize(dev->state, m, error))

@@ -174,8 +174,6 @@ static bool testdev_realize(void *state, struct machine *m, GError **error)
 {
     struct pci_testdev *t = state;
 
-    /* Interrupts go through the machine's hypervisor (set before realize). */
-    pci_bus_set_hv(m->pci, m->hv);
     return pci_bus_attach(m->pci, &t->pci, t->devfn, error);
 }
 
