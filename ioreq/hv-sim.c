@@ -17,6 +17,8 @@
 #include "contrib/xensim/protocol.h"
 #include "ioreq/hv.h"
 
+#include <xen/grant_table.h> /* GNTST_*, after hv.h's stdint */
+
 #define SIM_PAGE_SIZE 4096u
 
 struct sim_port {
@@ -30,6 +32,12 @@ struct sim_server {
     void *buffered;
 };
 
+/* One grant_map: xensim's handle for it. */
+struct sim_grant_mapping {
+    uint32_t handle;
+    unsigned int count;
+};
+
 struct hv_sim {
     struct hv hv;
     int sock;
@@ -38,6 +46,13 @@ struct hv_sim {
     struct xsim_ram_region ram[XSIM_RAM_REGIONS];
     struct sim_server servers[XSIM_MAX_SERVERS];
     GHashTable *ports; /* local port -> struct sim_port */
+    GHashTable *grant_maps; /* address -> struct sim_grant_mapping */
+    /* grant_copy: all of guest RAM mapped once (address space only), and
+     * one batch's wire items, allocated on first use */
+    uint8_t *ram_view;
+    uint64_t ram_view_size;
+    struct xsim_grant_copy_seg *copy_segs;
+    struct xsim_grant_copy_result *copy_results;
 };
 
 static struct hv_sim *to_sim(struct hv *hv)
@@ -332,6 +347,248 @@ static int sim_unmap_frames(struct hv *hv, void *addr, size_t nr)
     return munmap(addr, nr * SIM_PAGE_SIZE) == 0 ? 0 : -errno;
 }
 
+/* ---- grants ------------------------------------------------------------------ */
+
+/* A variable-length op: the header and `items`, one reply whose items land
+ * in `out` (out_len: how many bytes came). Grant replies carry no fds. */
+static int sim_call_items(struct hv_sim *s, uint32_t op, const uint64_t args[4], const void *items,
+                          size_t items_len, struct xsim_reply *reply, void *out, size_t out_max,
+                          size_t *out_len)
+{
+    struct xsim_request req = { .op = op };
+    char cbuf[CMSG_SPACE(sizeof(int) * XSIM_MAX_FDS)];
+    struct iovec send_iov[2] = {
+        { .iov_base = &req, .iov_len = sizeof(req) },
+        { .iov_base = (void *)items, .iov_len = items_len },
+    };
+    struct msghdr send_msg = { .msg_iov = send_iov, .msg_iovlen = items_len ? 2 : 1 };
+    struct iovec recv_iov[2] = {
+        { .iov_base = reply, .iov_len = sizeof(*reply) },
+        { .iov_base = out, .iov_len = out_max },
+    };
+    struct msghdr recv_msg = {
+        .msg_iov = recv_iov, .msg_iovlen = out_max ? 2 : 1,
+        .msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+    };
+    ssize_t n;
+
+    memcpy(req.arg, args, sizeof(req.arg));
+    do {
+        n = sendmsg(s->sock, &send_msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n != (ssize_t)(sizeof(req) + items_len))
+        return n < 0 ? -errno : -EIO;
+    do {
+        n = recvmsg(s->sock, &recv_msg, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    bool stray_fds = false;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&recv_msg); c; c = CMSG_NXTHDR(&recv_msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+            continue;
+        unsigned int nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (unsigned int i = 0; i < nfd; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            close(fd);
+            stray_fds = true;
+        }
+    }
+    if (n < (ssize_t)sizeof(*reply) || (recv_msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+        stray_fds || reply->nr_fds)
+        return n == 0 ? -ECONNRESET : -EPROTO;
+    *out_len = (size_t)n - sizeof(*reply);
+    return reply->status;
+}
+
+/* Is [offset, offset+len) of the RAM memfd inside one RAM region? */
+static bool ram_offset_valid(const struct hv_sim *s, uint64_t offset, uint64_t len)
+{
+    for (unsigned int i = 0; i < XSIM_RAM_REGIONS; i++) {
+        const struct xsim_ram_region *r = &s->ram[i];
+        if (r->size && offset >= r->offset && offset - r->offset <= r->size &&
+            len <= r->size - (offset - r->offset))
+            return true;
+    }
+    return false;
+}
+
+static int grant_unmap_remote(struct hv_sim *s, uint32_t handle)
+{
+    return sim_simple(&s->hv, XSIM_OP_GRANT_UNMAP, handle, 0, 0, 0);
+}
+
+/* Place each granted page at its slot of one reserved region, merging runs
+ * that are consecutive in the memfd into one mmap. */
+static int place_granted_pages(struct hv_sim *s, uint8_t *base, const uint64_t *offsets,
+                               unsigned int count, bool writable)
+{
+    int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+    for (unsigned int i = 0; i < count;) {
+        unsigned int run = 1;
+        while (i + run < count && offsets[i + run] == offsets[i] + (uint64_t)run * SIM_PAGE_SIZE)
+            run++;
+        void *p = mmap(base + (size_t)i * SIM_PAGE_SIZE, (size_t)run * SIM_PAGE_SIZE, prot,
+                       MAP_SHARED | MAP_FIXED, s->ram_fd, (off_t)offsets[i]);
+        if (p == MAP_FAILED)
+            return -errno;
+        i += run;
+    }
+    return 0;
+}
+
+static void *sim_grant_map(struct hv *hv, const uint32_t *refs, unsigned int count, bool writable,
+                           int *err)
+{
+    struct hv_sim *s = to_sim(hv);
+    const uint64_t args[4] = { count, writable ? 1 : 0 };
+    struct xsim_reply reply;
+    uint64_t *offsets;
+    size_t got = 0;
+    int rc;
+
+    if (count == 0) {
+        *err = -EINVAL;
+        return NULL;
+    }
+    if (count > XSIM_GRANT_MAX_REFS) {
+        *err = -E2BIG; /* one xensim handle per mapping keeps unmap whole */
+        return NULL;
+    }
+    offsets = g_new(uint64_t, count);
+    rc = sim_call_items(s, XSIM_OP_GRANT_MAP, args, refs, (size_t)count * sizeof(*refs), &reply,
+                        offsets, (size_t)count * sizeof(*offsets), &got);
+    if (rc < 0) {
+        g_free(offsets);
+        *err = rc;
+        return NULL;
+    }
+    uint32_t handle = (uint32_t)reply.val[0];
+    rc = got == (size_t)count * sizeof(*offsets) && reply.val[0] <= UINT32_MAX ? 0 : -EPROTO;
+    for (unsigned int i = 0; rc == 0 && i < count; i++)
+        if (offsets[i] % SIM_PAGE_SIZE || !ram_offset_valid(s, offsets[i], SIM_PAGE_SIZE))
+            rc = -EPROTO;
+    void *base = MAP_FAILED;
+    if (rc == 0) {
+        /* reserve the whole span first so the pages land side by side */
+        base = mmap(NULL, (size_t)count * SIM_PAGE_SIZE, PROT_NONE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        rc = base == MAP_FAILED ? -errno : place_granted_pages(s, base, offsets, count, writable);
+    }
+    g_free(offsets);
+    if (rc < 0) {
+        if (base != MAP_FAILED)
+            munmap(base, (size_t)count * SIM_PAGE_SIZE);
+        grant_unmap_remote(s, handle);
+        *err = rc;
+        return NULL;
+    }
+    struct sim_grant_mapping *m = g_new(struct sim_grant_mapping, 1);
+    m->handle = handle;
+    m->count = count;
+    g_hash_table_insert(s->grant_maps, base, m);
+    *err = 0;
+    return base;
+}
+
+static int sim_grant_unmap(struct hv *hv, void *addr, unsigned int count)
+{
+    struct hv_sim *s = to_sim(hv);
+    struct sim_grant_mapping *m = g_hash_table_lookup(s->grant_maps, addr);
+
+    if (!m || m->count != count)
+        return -EINVAL;
+    uint32_t handle = m->handle;
+    /* our pages go first: once xensim clears the flags the guest may reuse
+     * the frames, and a late write of ours must fault, not land there */
+    munmap(addr, (size_t)count * SIM_PAGE_SIZE);
+    g_hash_table_remove(s->grant_maps, addr);
+    return grant_unmap_remote(s, handle);
+}
+
+static int ensure_ram_view(struct hv_sim *s)
+{
+    if (s->ram_view)
+        return 0;
+    uint64_t size = 0;
+    for (unsigned int i = 0; i < XSIM_RAM_REGIONS; i++)
+        if (s->ram[i].size && s->ram[i].offset + s->ram[i].size > size)
+            size = s->ram[i].offset + s->ram[i].size;
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->ram_fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    s->ram_view = p;
+    s->ram_view_size = size;
+    s->copy_segs = g_new(struct xsim_grant_copy_seg, XSIM_GRANT_MAX_COPY_SEGS);
+    s->copy_results = g_new(struct xsim_grant_copy_result, XSIM_GRANT_MAX_COPY_SEGS);
+    return 0;
+}
+
+/* One batch (<= XSIM_GRANT_MAX_COPY_SEGS): one round trip in which xensim
+ * checks and pins every entry, our memcpys, then GRANT_COPY_DONE (no
+ * reply) to unpin. */
+static int grant_copy_batch(struct hv_sim *s, struct hv_grant_copy_seg *segs, unsigned int count)
+{
+    const uint64_t args[4] = { count };
+    struct xsim_reply reply;
+    size_t got = 0;
+
+    for (unsigned int i = 0; i < count; i++)
+        s->copy_segs[i] = (struct xsim_grant_copy_seg){
+            .ref = segs[i].ref, .offset = segs[i].offset, .len = segs[i].len,
+            .flags = segs[i].to_guest ? XSIM_GRANT_COPY_TO_GUEST : 0,
+        };
+    int rc = sim_call_items(s, XSIM_OP_GRANT_COPY, args, s->copy_segs,
+                            (size_t)count * sizeof(*s->copy_segs), &reply, s->copy_results,
+                            (size_t)count * sizeof(*s->copy_results), &got);
+    if (rc < 0)
+        return rc;
+    if (got != (size_t)count * sizeof(*s->copy_results))
+        rc = -EPROTO;
+    for (unsigned int i = 0; i < count; i++) {
+        struct hv_grant_copy_seg *seg = &segs[i];
+        const struct xsim_grant_copy_result *r = &s->copy_results[i];
+        if (rc < 0) {
+            seg->status = GNTST_general_error;
+            continue;
+        }
+        seg->status = (int16_t)r->status;
+        if (r->status != GNTST_okay)
+            continue;
+        if (r->offset > s->ram_view_size || seg->len > s->ram_view_size - r->offset ||
+            (seg->len && !seg->local)) {
+            seg->status = r->offset > s->ram_view_size ? GNTST_general_error : GNTST_bad_copy_arg;
+            continue;
+        }
+        if (seg->to_guest)
+            memcpy(s->ram_view + r->offset, seg->local, seg->len);
+        else
+            memcpy(seg->local, s->ram_view + r->offset, seg->len);
+    }
+    struct xsim_request done = { .op = XSIM_OP_GRANT_COPY_DONE };
+    ssize_t n;
+    do {
+        n = send(s->sock, &done, sizeof(done), MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (rc == 0 && n != (ssize_t)sizeof(done))
+        rc = n < 0 ? -errno : -EIO;
+    return rc;
+}
+
+static int sim_grant_copy(struct hv *hv, struct hv_grant_copy_seg *segs, unsigned int count)
+{
+    struct hv_sim *s = to_sim(hv);
+    int rc = ensure_ram_view(s);
+
+    for (unsigned int done = 0; rc == 0 && done < count;) {
+        unsigned int batch = MIN(count - done, XSIM_GRANT_MAX_COPY_SEGS);
+        rc = grant_copy_batch(s, segs + done, batch);
+        done += batch;
+    }
+    return rc;
+}
+
 /* ---- interrupts and domain control -------------------------------------------- */
 
 static int sim_set_isa_irq_level(struct hv *hv, uint8_t irq, bool level)
@@ -382,6 +639,16 @@ static void sim_close(struct hv *hv)
     for (uint16_t id = 0; id < XSIM_MAX_SERVERS; id++)
         unmap_server_pages(&s->servers[id]);
     g_hash_table_destroy(s->ports);
+    GHashTableIter it;
+    gpointer addr, value;
+    g_hash_table_iter_init(&it, s->grant_maps);
+    while (g_hash_table_iter_next(&it, &addr, &value))
+        munmap(addr, (size_t)((struct sim_grant_mapping *)value)->count * SIM_PAGE_SIZE);
+    g_hash_table_destroy(s->grant_maps);
+    if (s->ram_view)
+        munmap(s->ram_view, s->ram_view_size);
+    g_free(s->copy_segs);
+    g_free(s->copy_results);
     if (s->ram_fd >= 0)
         close(s->ram_fd);
     /* Closing the socket makes xensim tear down whatever we still own. */
@@ -408,6 +675,9 @@ static const struct hv_ops sim_ops = {
     .evtchn_notify = sim_evtchn_notify,
     .map_frames = sim_map_frames,
     .unmap_frames = sim_unmap_frames,
+    .grant_map = sim_grant_map,
+    .grant_unmap = sim_grant_unmap,
+    .grant_copy = sim_grant_copy,
     .set_isa_irq_level = sim_set_isa_irq_level,
     .set_pci_intx_level = sim_set_pci_intx_level,
     .set_pci_link_route = sim_set_pci_link_route,
@@ -470,6 +740,7 @@ struct hv *hv_sim_open(uint32_t domid, const char *dir, int *err)
     s->hv.domid = domid;
     s->ram_fd = -1;
     s->ports = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, port_free);
+    s->grant_maps = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     s->sock = connect_control(dir);
     rc = s->sock < 0 ? s->sock : sim_open_domain(s);
     if (rc < 0) {

@@ -5,12 +5,14 @@
 #include <glib-unix.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "contrib/xensim/domain.h"
+#include "contrib/xensim/gnttab.h"
 #include "contrib/xensim/protocol.h"
 
 #define MAX_LOCAL_PORT 0x3FFFFFFFu
@@ -32,6 +34,29 @@ struct control_conn {
     bool restricted;
     GHashTable *bindings; /* local port -> struct xsim_evtchn * (a ref) */
     uint32_t next_local_port;
+    struct xsim_grant_user grants; /* valid once dom is set */
+    union control_rx *rx; /* one datagram, heap: grant requests are 16 KiB */
+    union control_tx *tx; /* a grant reply's items */
+};
+
+/* A received datagram: the fixed header, then a grant op's items. Read
+ * through the union so the items need no copy and keep their alignment. */
+union control_rx {
+    struct {
+        struct xsim_request req;
+        union {
+            uint32_t refs[XSIM_GRANT_MAX_REFS];
+            struct xsim_grant_copy_seg segs[XSIM_GRANT_MAX_COPY_SEGS];
+        } items;
+    } msg;
+    unsigned char bytes[XSIM_MAX_REQUEST_SIZE + 1]; /* +1: tell oversize apart */
+};
+_Static_assert(offsetof(union control_rx, msg.items) == sizeof(struct xsim_request),
+               "items follow the header with no padding");
+
+union control_tx {
+    uint64_t offsets[XSIM_GRANT_MAX_REFS];
+    struct xsim_grant_copy_result results[XSIM_GRANT_MAX_COPY_SEGS];
 };
 
 /* What one op answers besides its status. */
@@ -39,6 +64,7 @@ struct op_answer {
     struct xsim_reply reply;
     int fds[XSIM_MAX_FDS];
     unsigned int nr_fds;
+    size_t payload_len; /* bytes of c->tx sent after the reply (grant ops) */
 };
 
 int xsim_listen_unix(const char *path, int type, GError **error)
@@ -88,6 +114,7 @@ static int op_open(struct control_conn *c, const struct xsim_request *req, struc
     if (req->arg[1] != XSIM_PROTOCOL_VERSION)
         return -EPROTO;
     c->dom = d;
+    xsim_grant_user_init(&c->grants, &d->gnttab, XSIM_GRANT_BACKEND_DOMID);
     a->reply.val[0] = d->nr_vcpus;
     a->reply.val[1] = d->arch;
     memcpy(a->reply.ram, d->layout.region, sizeof(a->reply.ram));
@@ -178,6 +205,61 @@ static int op_evtchn_unbind(struct control_conn *c, const struct xsim_request *r
     return 0;
 }
 
+/* ---- grants: the items were checked to be exactly arg[0] of them ---- */
+
+static int op_grant_map(struct control_conn *c, const struct xsim_request *req,
+                        struct op_answer *a)
+{
+    if (req->arg[1] > 1 || req->arg[2] || req->arg[3])
+        return -EINVAL;
+    unsigned int count = (unsigned int)req->arg[0];
+    uint32_t handle, bad_index;
+    int16_t bad_status;
+    int err = xsim_grant_map(&c->grants, c->rx->msg.items.refs, count, req->arg[1] == 1,
+                             c->tx->offsets, &handle, &bad_index, &bad_status);
+    if (err) {
+        a->reply.val[0] = bad_index;
+        a->reply.val[1] = (uint64_t)(int64_t)bad_status;
+        return err;
+    }
+    a->reply.val[0] = handle;
+    a->payload_len = (size_t)count * sizeof(c->tx->offsets[0]);
+    return 0;
+}
+
+static int op_grant_copy(struct control_conn *c, const struct xsim_request *req,
+                         struct op_answer *a)
+{
+    if (req->arg[1] || req->arg[2] || req->arg[3])
+        return -EINVAL;
+    unsigned int count = (unsigned int)req->arg[0];
+    xsim_grant_copy(&c->grants, c->rx->msg.items.segs, count, c->tx->results);
+    a->payload_len = (size_t)count * sizeof(c->tx->results[0]);
+    return 0;
+}
+
+/* Items a variable-length op carries (0 for fixed ops), or -EINVAL when
+ * the datagram's length disagrees with its declared count. */
+static int check_items(const struct xsim_request *req, size_t len)
+{
+    size_t item, max;
+    switch (req->op) {
+    case XSIM_OP_GRANT_MAP:
+        item = sizeof(uint32_t);
+        max = XSIM_GRANT_MAX_REFS;
+        break;
+    case XSIM_OP_GRANT_COPY:
+        item = sizeof(struct xsim_grant_copy_seg);
+        max = XSIM_GRANT_MAX_COPY_SEGS;
+        break;
+    default:
+        return len == sizeof(*req) ? 0 : -EINVAL;
+    }
+    if (req->arg[0] == 0 || req->arg[0] > max)
+        return -EINVAL;
+    return len == sizeof(*req) + req->arg[0] * item ? 0 : -EINVAL;
+}
+
 /* Ops that need an OPENed connection. */
 static int dispatch_bound_op(struct control_conn *c, const struct xsim_request *req,
                              struct op_answer *a)
@@ -216,6 +298,12 @@ static int dispatch_bound_op(struct control_conn *c, const struct xsim_request *
     case XSIM_OP_RESTRICT:
         c->restricted = true;
         return 0;
+    case XSIM_OP_GRANT_MAP:
+        return op_grant_map(c, req, a);
+    case XSIM_OP_GRANT_UNMAP:
+        return arg[0] > UINT32_MAX ? -ENOENT : xsim_grant_unmap(&c->grants, (uint32_t)arg[0]);
+    case XSIM_OP_GRANT_COPY:
+        return op_grant_copy(c, req, a);
     default:
         return -EOPNOTSUPP;
     }
@@ -226,7 +314,7 @@ static int handle_request(struct control_conn *c, const struct xsim_request *req
 {
     if (req->reserved != 0)
         return -EINVAL;
-    if (req->op < XSIM_OP_OPEN || req->op > XSIM_OP_RESTRICT)
+    if (req->op < XSIM_OP_OPEN || req->op > XSIM_OP_LAST)
         return -EOPNOTSUPP;
     if (req->op == XSIM_OP_OPEN)
         return op_open(c, req, a);
@@ -240,8 +328,11 @@ static int handle_request(struct control_conn *c, const struct xsim_request *req
 static bool send_answer(struct control_conn *c, struct op_answer *a)
 {
     char cbuf[CMSG_SPACE(sizeof(int) * XSIM_MAX_FDS)];
-    struct iovec iov = { .iov_base = &a->reply, .iov_len = sizeof(a->reply) };
-    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    struct iovec iov[2] = {
+        { .iov_base = &a->reply, .iov_len = sizeof(a->reply) },
+        { .iov_base = c->tx, .iov_len = a->payload_len },
+    };
+    struct msghdr msg = { .msg_iov = iov, .msg_iovlen = a->payload_len ? 2 : 1 };
     a->reply.nr_fds = a->nr_fds;
     if (a->nr_fds) {
         memset(cbuf, 0, sizeof(cbuf));
@@ -258,7 +349,7 @@ static bool send_answer(struct control_conn *c, struct op_answer *a)
         /* a client that does not read its replies loses its connection */
         n = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
     } while (n < 0 && errno == EINTR);
-    return n == (ssize_t)sizeof(a->reply);
+    return n == (ssize_t)(sizeof(a->reply) + a->payload_len);
 }
 
 static void conn_free(struct control_conn *c)
@@ -274,8 +365,13 @@ static void conn_free(struct control_conn *c)
         while (g_hash_table_iter_next(&it, &key, &value))
             release_binding(c, value);
         xsim_domain_destroy_owned_servers(c->dom, c);
+        /* a backend that died with grants mapped gives them back, as Xen
+         * does when a gntdev fd closes */
+        xsim_grant_user_release(&c->grants);
     }
     g_hash_table_destroy(c->bindings);
+    g_free(c->rx);
+    g_free(c->tx);
     close(c->fd);
     g_free(c);
 }
@@ -291,8 +387,7 @@ static gboolean on_conn_ready(gint fd, GIOCondition cond, gpointer user_data)
 {
     struct control_conn *c = user_data;
     struct xsim_request req;
-    unsigned char buf[sizeof(req) + 1];
-    ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
+    ssize_t n = recv(fd, c->rx->bytes, sizeof(c->rx->bytes), MSG_DONTWAIT | MSG_TRUNC);
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return G_SOURCE_CONTINUE;
     if (n < 0 || (n == 0 && peer_gone(fd))) {
@@ -303,18 +398,30 @@ static gboolean on_conn_ready(gint fd, GIOCondition cond, gpointer user_data)
 
     struct op_answer a;
     memset(&a, 0, sizeof(a));
-    if (n != (ssize_t)sizeof(req)) {
+    if (n >= (ssize_t)sizeof(req))
+        memcpy(&req, c->rx->bytes, sizeof(req));
+    if (n >= (ssize_t)sizeof(req) && req.op == XSIM_OP_GRANT_COPY_DONE) {
+        /* the one op without a reply: its sender does not wait for one */
+        if (n == (ssize_t)sizeof(req) && c->dom && !req.reserved)
+            xsim_grant_copy_done(&c->grants);
+        else
+            xsim_log_limited(c->ctl->rl, "control: bad GRANT_COPY_DONE ignored");
+        return G_SOURCE_CONTINUE;
+    }
+    if (n < (ssize_t)sizeof(req) || (size_t)n > XSIM_MAX_REQUEST_SIZE ||
+        check_items(&req, (size_t)n) < 0) {
         xsim_log_limited(c->ctl->rl, "control: datagram of %zd bytes refused", n);
         a.reply.status = -EINVAL;
     } else {
-        memcpy(&req, buf, sizeof(req));
         a.reply.status = handle_request(c, &req, &a);
         if (a.reply.status)
             xsim_log_limited(c->ctl->rl, "control: op %u refused: %s", req.op,
                              g_strerror(-a.reply.status));
     }
-    if (a.reply.status)
+    if (a.reply.status) {
         a.nr_fds = 0;
+        a.payload_len = 0;
+    }
     if (!send_answer(c, &a)) {
         xsim_log_limited(c->ctl->rl, "control: reply failed, dropping the connection");
         c->watch = 0;
@@ -338,6 +445,8 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer user_data)
     c->fd = cfd;
     c->next_local_port = 1;
     c->bindings = g_hash_table_new(g_direct_hash, g_direct_equal);
+    c->rx = g_new(union control_rx, 1);
+    c->tx = g_new(union control_tx, 1);
     c->watch = g_unix_fd_add(cfd, G_IO_IN | G_IO_HUP | G_IO_ERR, on_conn_ready, c);
     ctl->conns = g_list_prepend(ctl->conns, c);
     return G_SOURCE_CONTINUE;

@@ -65,6 +65,7 @@ struct xsim_domain *xsim_domain_new(uint32_t domid, enum hv_arch arch, uint64_t 
     g_mutex_init(&d->lock);
     g_cond_init(&d->changed);
     xsim_evtchn_table_init(&d->evtchns);
+    xsim_gnttab_init(&d->gnttab, &d->layout, d->ram);
     d->state = XSIM_DOMAIN_RUNNING;
     g_mutex_init(&d->listeners_lock);
     d->listeners = g_ptr_array_new();
@@ -82,6 +83,7 @@ void xsim_domain_free(struct xsim_domain *d)
             kill_server_locked(d, id);
     }
     xsim_evtchn_table_destroy(&d->evtchns);
+    xsim_gnttab_destroy(&d->gnttab);
     munmap(d->ram, d->layout.total);
     close(d->ram_fd);
     for (unsigned int i = 0; i < d->nr_vcpus; i++)

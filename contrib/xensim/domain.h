@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "contrib/xensim/evtchn.h"
+#include "contrib/xensim/gnttab.h"
 #include "contrib/xensim/irq.h"
 #include "contrib/xensim/layout.h"
 #include "contrib/xensim/log.h"
@@ -78,6 +79,9 @@ struct xsim_domain {
     enum xsim_domain_state state;
     unsigned int shutdown_reason;
     uint64_t clock_ns;
+
+    /* Grant table v1 in guest RAM (its own lock, see gnttab.h). */
+    struct xsim_gnttab gnttab;
 
     GMutex listeners_lock; /* taken alone, never with `lock` held inside */
     GPtrArray *listeners;

@@ -77,6 +77,65 @@ enum xsim_op {
     /* no args: from now on this connection refuses any other domain (it
      * already serves only one: this marks it, for the dm_restrict tests). */
     XSIM_OP_RESTRICT = 16,
+
+    /* Grants (grant table v1 in the guest's RAM, set up by the guest with
+     * the qtest command xen_gnttab_setup). Every ioreqd connection is a
+     * dom0 backend: an entry must name domid 0. GRANT_MAP and GRANT_COPY are
+     * variable-length: the datagram is the struct xsim_request header
+     * followed by exactly arg[0] items, and their replies are the struct
+     * xsim_reply header followed by one item per request item (success
+     * only for GRANT_MAP). A length that disagrees with arg[0] is -EINVAL.
+     *
+     * GRANT_MAP: arg[0] = count (1..XSIM_GRANT_MAX_REFS), arg[1] = 1
+     * writable / 0 read-only, arg[2] = arg[3] = 0; then count uint32_t refs.
+     * reply: val[0] = handle; then count uint64_t: the RAM memfd offset of
+     * each granted page (page aligned, inside ram[] of OPEN), for mmap
+     * MAP_SHARED|MAP_FIXED. All or nothing: on failure val[0] = index of
+     * the first refused ref, val[1] = its GNTST_* code (as int64_t), status
+     * -EINVAL (bad_gntref), -EACCES (permission_denied), -EFAULT (bad_page),
+     * -EIO (entry kept changing), -ENOSPC (connection limits). While mapped,
+     * each entry has GTF_reading (and GTF_writing when writable) set. */
+    XSIM_OP_GRANT_MAP = 17,
+    /* arg0 = handle: clears the flags of what it mapped. -ENOENT. Unmap the
+     * pages locally first: the guest may reuse them once this returns. */
+    XSIM_OP_GRANT_UNMAP = 18,
+    /* GRANT_COPY: arg[0] = count (1..XSIM_GRANT_MAX_COPY_SEGS), arg[1..3] =
+     * 0; then count struct xsim_grant_copy_seg. reply: status 0 (the call
+     * worked), then count struct xsim_grant_copy_result. xensim copies no
+     * bytes (the local buffers are in the caller's memory): it validates
+     * each segment, sets GTF_reading (+ GTF_writing toward the guest) and
+     * answers where the bytes are; the caller copies through its RAM
+     * mapping, then sends GRANT_COPY_DONE, which clears those flags. One
+     * round trip per batch; the flags cover the copy as Xen's do. A new
+     * GRANT_COPY or the connection closing ends an unfinished one too. */
+    XSIM_OP_GRANT_COPY = 19,
+    /* No args and, alone among the ops, NO reply (so it costs no round
+     * trip): ends the last GRANT_COPY. Ignored if none is pending. */
+    XSIM_OP_GRANT_COPY_DONE = 20,
+};
+
+#define XSIM_OP_LAST XSIM_OP_GRANT_COPY_DONE
+
+#define XSIM_GRANT_BACKEND_DOMID 0      /* every control connection is dom0 */
+#define XSIM_GRANT_MAX_REFS 1024        /* refs in one GRANT_MAP */
+#define XSIM_GRANT_MAX_COPY_SEGS 1024   /* segments in one GRANT_COPY */
+#define XSIM_GRANT_MAX_MAPPED 65536     /* pages one connection holds mapped */
+#define XSIM_GRANT_MAX_HANDLES 16384    /* live GRANT_MAP handles per connection */
+#define XSIM_GRANT_MAX_FRAMES 32        /* xen_gnttab_setup NFRAMES */
+#define XSIM_GRANT_COPY_TO_GUEST 1u     /* xsim_grant_copy_seg.flags */
+
+struct xsim_grant_copy_seg {
+    uint32_t ref;
+    uint16_t offset; /* offset + len <= 4096, else GNTST_bad_copy_arg */
+    uint16_t len;
+    uint32_t flags;    /* XSIM_GRANT_COPY_TO_GUEST: local to guest */
+    uint32_t reserved; /* must be 0 */
+};
+
+struct xsim_grant_copy_result {
+    int32_t status;   /* GNTST_* for this segment */
+    uint32_t reserved;
+    uint64_t offset;  /* GNTST_okay: RAM memfd offset of the segment's first byte */
 };
 
 struct xsim_request {
@@ -92,6 +151,10 @@ struct xsim_ram_region {
 };
 
 #define XSIM_RAM_REGIONS 2 /* x86: below the MMIO hole, above 4 GiB */
+
+/* Largest datagram either side sends (GRANT_COPY with every segment). */
+#define XSIM_MAX_REQUEST_SIZE \
+    (sizeof(struct xsim_request) + XSIM_GRANT_MAX_COPY_SEGS * sizeof(struct xsim_grant_copy_seg))
 
 /* x86: the legacy VGA window inside ram[0] is never populated (libxl leaves
  * it so): it is MMIO, and mapping its frames fails as on Xen, although the

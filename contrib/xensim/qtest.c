@@ -24,6 +24,8 @@
  *   xen_invalidate                   -> OK once every enabled server answered
  *   xen_evtchn_alloc_unbound REMOTE  -> OK PORT, then async "EVTCHN PORT"
  *   xen_evtchn_send PORT / xen_evtchn_close PORT -> OK
+ *   xen_gnttab_setup GPA NFRAMES     -> OK | FAIL reason: the grant table v1 is at
+ *                                       GPA (RAM, page aligned, 1..32 frames; gnttab.h)
  *   xen_pci_setup                    -> OK | FAIL reason: hvmloader's PCI stage
  *                                       (firmware/pci-setup.h) through real config cycles
  *   xen_bench_pio PORT SIZE N        -> OK MEDIAN_NS P99_NS MEAN_NS TOTAL_NS: N timed
@@ -569,6 +571,29 @@ static void cmd_evtchn_close(struct qtest_conn *c, const char *name, int argc, c
     reply(c, "FAIL no such port");
 }
 
+static void cmd_gnttab_setup(struct qtest_conn *c, const char *name, int argc, char **argv)
+{
+    uint64_t gpa, nr_frames;
+    if (!parse_u64(argv[0], &gpa) || !parse_u64(argv[1], &nr_frames)) {
+        reply(c, "FAIL bad argument");
+        return;
+    }
+    switch (xsim_gnttab_setup(&c->d->gnttab, gpa, nr_frames)) {
+    case 0:
+        reply(c, "OK");
+        break;
+    case -EFAULT:
+        reply(c, "FAIL not guest RAM");
+        break;
+    case -EBUSY:
+        reply(c, "FAIL grants in use");
+        break;
+    default:
+        reply(c, "FAIL bad argument (GPA page aligned, NFRAMES 1..%u)", XSIM_GRANT_MAX_FRAMES);
+        break;
+    }
+}
+
 /* Benchmarks (bench.c): the timing happens inside xensim. */
 static void cmd_bench(struct qtest_conn *c, const char *name, int argc, char **argv)
 {
@@ -618,6 +643,7 @@ static const struct qtest_cmd commands[] = {
     { "xen_evtchn_alloc_unbound", 1, 1, cmd_evtchn_alloc },
     { "xen_evtchn_send", 1, 1, cmd_evtchn_send },
     { "xen_evtchn_close", 1, 1, cmd_evtchn_close },
+    { "xen_gnttab_setup", 2, 2, cmd_gnttab_setup },
     { "xen_pci_setup", 0, 0, cmd_pci_setup },
     { "xen_bench_pio", 3, 3, cmd_bench },
     { "xen_bench_mmio_write", 3, 3, cmd_bench },

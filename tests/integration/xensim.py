@@ -34,6 +34,10 @@ OP_MAP_RANGE, OP_UNMAP_RANGE, OP_DESTROY_SERVER = 5, 6, 7
 OP_EVTCHN_BIND, OP_EVTCHN_UNBIND = 8, 9
 OP_SET_ISA_IRQ, OP_SET_PCI_INTX, OP_SET_PCI_LINK_ROUTE, OP_INJECT_MSI = 10, 11, 12, 13
 OP_SET_SPI, OP_SHUTDOWN, OP_RESTRICT = 14, 15, 16
+OP_GRANT_MAP, OP_GRANT_UNMAP, OP_GRANT_COPY, OP_GRANT_COPY_DONE = 17, 18, 19, 20
+GRANT_MAX_REFS, GRANT_MAX_COPY_SEGS = 1024, 1024
+GRANT_COPY_SEG = struct.Struct("<IHHII")     # ref offset len flags reserved
+GRANT_COPY_RESULT = struct.Struct("<iIQ")    # status reserved offset
 RANGE_PORT, RANGE_MMIO, RANGE_PCI = 0, 1, 2
 MAX_SERVERS, MAX_RANGES, MAX_FDS = 8, 256, 4
 REQUEST = struct.Struct("<II4Q")
@@ -277,6 +281,18 @@ class Control:
     def call(self, op, *args, reserved=0):
         a = list(args) + [0] * (4 - len(args))
         return self.send_raw(REQUEST.pack(op, reserved, *[x & (2**64 - 1) for x in a]))
+
+    def call_items(self, op, args, items=b"", reserved=0, timeout=10):
+        """A variable-length op (GRANT_MAP, GRANT_COPY): header + items.
+        Returns (Reply, the bytes after the reply header)."""
+        a = list(args) + [0] * (4 - len(args))
+        self.sock.send(REQUEST.pack(op, reserved, *[x & (2**64 - 1) for x in a]) + items)
+        self.sock.settimeout(timeout)
+        msg = self.sock.recv(REPLY.size + 65536)
+        self.sock.settimeout(None)
+        if len(msg) < REPLY.size:
+            raise ConnectionError(f"bad reply of {len(msg)} bytes")
+        return Reply(msg[:REPLY.size], []), msg[REPLY.size:]
 
     def status(self, op, *args, **kw):
         """call() for ops that return no fds: just the status."""
