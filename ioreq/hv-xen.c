@@ -71,7 +71,7 @@ struct hv_xen {
     xendevicemodel_handle *dm;
     xenevtchn_handle *xce;
     xenforeignmemory_handle *fmem;
-    xengnttab_handle *xgt; /* opened now so restrict_all covers it; grant ops come later */
+    xengnttab_handle *xgt; /* opened at start so restrict_all covers it */
     int evtchn_fd;
     unsigned int nr_vcpus;
     struct hv_xen_server servers[HV_XEN_MAX_SERVERS];
@@ -468,6 +468,105 @@ static int xen_unmap_frames(struct hv *hv, void *addr, size_t nr)
 }
 
 /* ------------------------------------------------------------------ */
+/* Grants                                                               */
+
+static void *xen_grant_map(struct hv *hv, const uint32_t *refs, unsigned int count, bool writable,
+                           int *err)
+{
+    struct hv_xen *x = to_xen(hv);
+    uint32_t *copy;
+    void *p = NULL;
+    int rc = -ENOMEM;
+
+    if (!refs || count == 0) {
+        rc = -EINVAL;
+        goto out;
+    }
+    /* the library takes a non-const array: hand it our own copy */
+    copy = malloc((size_t)count * sizeof(*copy));
+    if (copy) {
+        memcpy(copy, refs, (size_t)count * sizeof(*copy));
+        /* all or nothing: gntdev unmaps a partial success itself */
+        p = xengnttab_map_domain_grant_refs(x->xgt, count, x->base.domid, copy,
+                                            writable ? PROT_READ | PROT_WRITE : PROT_READ);
+        rc = p ? 0 : neg_errno();
+    }
+    free(copy);
+out:
+    if (err)
+        *err = rc;
+    return p;
+}
+
+static int xen_grant_unmap(struct hv *hv, void *addr, unsigned int count)
+{
+    if (!addr || count == 0)
+        return -EINVAL;
+    return xengnttab_unmap(to_xen(hv)->xgt, addr, count) < 0 ? neg_errno() : 0;
+}
+
+/* A segment crossing its page: gntdev would refuse the whole call with
+ * EINVAL, so it is answered here and left out. */
+static bool copy_seg_valid(const struct hv_grant_copy_seg *seg)
+{
+    return (uint32_t)seg->offset + seg->len <= HV_XEN_PAGE_SIZE && (seg->local || !seg->len);
+}
+
+static int xen_grant_copy(struct hv *hv, struct hv_grant_copy_seg *segs, unsigned int count)
+{
+    struct hv_xen *x = to_xen(hv);
+    xengnttab_grant_copy_segment_t *xs;
+    unsigned int *index; /* xs[i] is segs[index[i]] */
+    uint32_t n = 0;
+    int rc = 0;
+
+    if (count == 0)
+        return 0;
+    if (!segs)
+        return -EINVAL;
+    xs = calloc(count, sizeof(*xs));
+    index = calloc(count, sizeof(*index));
+    if (!xs || !index) {
+        free(xs);
+        free(index);
+        return -ENOMEM;
+    }
+    for (unsigned int i = 0; i < count; i++) {
+        struct hv_grant_copy_seg *seg = &segs[i];
+        xengnttab_grant_copy_segment_t *c = &xs[n];
+        if (!copy_seg_valid(seg)) {
+            seg->status = GNTST_bad_copy_arg;
+            continue;
+        }
+        union xengnttab_copy_ptr guest = {
+            .foreign = { .ref = seg->ref, .offset = seg->offset, .domid = dom(x) },
+        };
+        if (seg->to_guest) {
+            c->source.virt = seg->local;
+            c->dest = guest;
+            c->flags = GNTCOPY_dest_gref;
+        } else {
+            c->source = guest;
+            c->dest.virt = seg->local;
+            c->flags = GNTCOPY_source_gref;
+        }
+        c->len = seg->len;
+        index[n++] = i;
+    }
+    if (n && xengnttab_grant_copy(x->xgt, n, xs) < 0) {
+        rc = neg_errno();
+        for (uint32_t i = 0; i < n; i++)
+            segs[index[i]].status = GNTST_general_error;
+    } else {
+        for (uint32_t i = 0; i < n; i++)
+            segs[index[i]].status = xs[i].status;
+    }
+    free(xs);
+    free(index);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ */
 /* Interrupts and domain control                                        */
 
 static int xen_set_isa_irq_level(struct hv *hv, uint8_t irq, bool level)
@@ -545,6 +644,9 @@ static const struct hv_ops xen_ops = {
     .evtchn_notify = xen_evtchn_notify,
     .map_frames = xen_map_frames,
     .unmap_frames = xen_unmap_frames,
+    .grant_map = xen_grant_map,
+    .grant_unmap = xen_grant_unmap,
+    .grant_copy = xen_grant_copy,
     .set_isa_irq_level = xen_set_isa_irq_level,
     .set_pci_intx_level = xen_set_pci_intx_level,
     .set_pci_link_route = xen_set_pci_link_route,

@@ -37,6 +37,13 @@ struct fake_xen {
     int open_handles;
     int live_resources;
     int live_foreign_maps;
+    int live_grant_maps;
+    /* Grants: refs at or past bad_gref fail to map (errno bad_gref_errno)
+     * and copy with GNTST_permission_denied; copies use one fake granted
+     * page per ref: grant_page (so tests see the bytes). */
+    uint32_t bad_gref;
+    int bad_gref_errno;
+    uint8_t grant_page[4096];
 };
 
 /* Fill ctx with defaults and route every fake call to it. */
@@ -79,6 +86,8 @@ void fake_xen_install(struct fake_xen *ctx)
         .pending_port = -1,
         .evtchn_fd = 99,
         .bad_frame = -1,
+        .bad_gref = UINT32_MAX,
+        .bad_gref_errno = EFAULT,
     };
     fx = ctx;
 }
@@ -419,6 +428,74 @@ int xenforeignmemory_unmap(xenforeignmemory_handle *h, void *addr, size_t pages)
         return -1;
     free(addr);
     fx->live_foreign_maps--;
+    return 0;
+}
+
+/* ---- grants ---- */
+
+void *xengnttab_map_domain_grant_refs(xengnttab_handle *xgt, uint32_t count, uint32_t domid,
+                                      uint32_t *refs, int prot)
+{
+    GString *list = g_string_new(NULL);
+    bool bad = false;
+
+    for (uint32_t i = 0; i < count; i++) {
+        g_string_append_printf(list, "%s%u", i ? "," : "", refs[i]);
+        bad = bad || refs[i] >= fx->bad_gref;
+    }
+    bool fail = fake_call("gnttab_map", "dom=%u prot=%d refs=%s", domid, prot, list->str);
+    g_string_free(list, TRUE);
+    if (fail)
+        return NULL;
+    if (bad) {
+        errno = fx->bad_gref_errno;
+        return NULL;
+    }
+    fx->live_grant_maps++;
+    return fake_pages(count);
+}
+
+int xengnttab_unmap(xengnttab_handle *xgt, void *start_address, uint32_t count)
+{
+    if (fake_call("gnttab_unmap", "count=%u", count))
+        return -1;
+    free(start_address);
+    fx->live_grant_maps--;
+    return 0;
+}
+
+int xengnttab_grant_copy(xengnttab_handle *xgt, uint32_t count,
+                         xengnttab_grant_copy_segment_t *segs)
+{
+    GString *list = g_string_new(NULL);
+
+    for (uint32_t i = 0; i < count; i++) {
+        const xengnttab_grant_copy_segment_t *s = &segs[i];
+        bool to_guest = s->flags == GNTCOPY_dest_gref;
+        const union xengnttab_copy_ptr *g = to_guest ? &s->dest : &s->source;
+        g_string_append_printf(list, " %s:%u:%u:%u:dom%u", to_guest ? "to" : "from",
+                               g->foreign.ref, g->foreign.offset, s->len, g->foreign.domid);
+    }
+    bool fail = fake_call("gnttab_copy", "count=%u%s", count, list->str);
+    g_string_free(list, TRUE);
+    if (fail)
+        return -1;
+    for (uint32_t i = 0; i < count; i++) {
+        xengnttab_grant_copy_segment_t *s = &segs[i];
+        bool to_guest = s->flags == GNTCOPY_dest_gref;
+        uint32_t ref = to_guest ? s->dest.foreign.ref : s->source.foreign.ref;
+        uint16_t off = to_guest ? s->dest.foreign.offset : s->source.foreign.offset;
+        g_assert_cmpuint((uint32_t)off + s->len, <=, FAKE_PAGE); /* hv-xen filters these */
+        if (ref >= fx->bad_gref) {
+            s->status = GNTST_permission_denied;
+            continue;
+        }
+        if (to_guest)
+            memcpy(fx->grant_page + off, s->source.virt, s->len);
+        else
+            memcpy(s->dest.virt, fx->grant_page + off, s->len);
+        s->status = GNTST_okay;
+    }
     return 0;
 }
 

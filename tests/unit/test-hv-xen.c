@@ -74,6 +74,7 @@ static void close_all(struct fake_xen *fx, struct hv *hv, const char *want)
     g_assert_cmpint(fx->open_handles, ==, 0);
     g_assert_cmpint(fx->live_resources, ==, 0);
     g_assert_cmpint(fx->live_foreign_maps, ==, 0);
+    g_assert_cmpint(fx->live_grant_maps, ==, 0);
     fake_xen_uninstall(fx);
 }
 
@@ -518,6 +519,111 @@ static void test_map_frames_errors(void)
     close_all(&fx, hv, close_log);
 }
 
+/* ---- grants ---- */
+
+static void test_grant_map(void)
+{
+    struct fake_xen fx;
+    struct hv *hv = open_ok(&fx);
+    const uint32_t refs[3] = { 8, 9, 700 };
+    int err = 1;
+
+    char *p = hv->ops->grant_map(hv, refs, 3, true, &err);
+    g_assert_nonnull(p);
+    g_assert_cmpint(err, ==, 0);
+    p[3 * 4096 - 1] = 1; /* contiguous: every page is there */
+    char *ro = hv->ops->grant_map(hv, refs, 1, false, &err);
+    g_assert_nonnull(ro);
+    g_assert_cmpint(fx.live_grant_maps, ==, 2);
+    g_assert_cmpint(hv->ops->grant_unmap(hv, p, 3), ==, 0);
+    g_assert_cmpint(hv->ops->grant_unmap(hv, ro, 1), ==, 0);
+    expect_log(&fx, "gnttab_map dom=5 prot=3 refs=8,9,700\n"
+                    "gnttab_map dom=5 prot=1 refs=8\n"
+                    "gnttab_unmap count=3\n"
+                    "gnttab_unmap count=1\n");
+
+    /* refusals: nothing asked of the library, nothing left mapped */
+    g_assert_null(hv->ops->grant_map(hv, refs, 0, false, &err));
+    g_assert_cmpint(err, ==, -EINVAL);
+    g_assert_null(hv->ops->grant_map(hv, NULL, 1, false, &err));
+    g_assert_cmpint(err, ==, -EINVAL);
+    g_assert_cmpint(hv->ops->grant_unmap(hv, NULL, 1), ==, -EINVAL);
+    g_assert_cmpint(hv->ops->grant_unmap(hv, ro, 0), ==, -EINVAL);
+    expect_log(&fx, "");
+    close_all(&fx, hv, close_log);
+}
+
+static void test_grant_map_errors(void)
+{
+    struct fake_xen fx;
+    struct hv *hv = open_ok(&fx);
+    const uint32_t refs[2] = { 1, 50 };
+    int err = 0;
+
+    /* one ref not granted to us: the whole map fails with the driver's errno */
+    fx.bad_gref = 50;
+    fx.bad_gref_errno = EACCES;
+    g_assert_null(hv->ops->grant_map(hv, refs, 2, true, &err));
+    g_assert_cmpint(err, ==, -EACCES);
+    fail_next(&fx, "gnttab_map", ENOMEM, 0);
+    g_assert_null(hv->ops->grant_map(hv, refs, 1, false, &err));
+    g_assert_cmpint(err, ==, -ENOMEM);
+    fail_next(&fx, "gnttab_map", ENOMEM, 0);
+    g_assert_null(hv->ops->grant_map(hv, refs, 1, false, NULL)); /* err optional */
+    g_assert_cmpint(fx.live_grant_maps, ==, 0);
+    g_free(fake_xen_take_log(&fx));
+
+    void *p = hv->ops->grant_map(hv, refs, 1, false, &err);
+    fail_next(&fx, "gnttab_unmap", EINVAL, 0);
+    g_assert_cmpint(hv->ops->grant_unmap(hv, p, 1), ==, -EINVAL);
+    g_assert_cmpint(hv->ops->grant_unmap(hv, p, 1), ==, 0);
+    expect_log(&fx, "gnttab_map dom=5 prot=1 refs=1\n"
+                    "gnttab_unmap count=1 FAIL(22)\n"
+                    "gnttab_unmap count=1\n");
+    g_assert_cmpint(fx.live_grant_maps, ==, 0);
+    close_all(&fx, hv, close_log);
+}
+
+static void test_grant_copy(void)
+{
+    struct fake_xen fx;
+    struct hv *hv = open_ok(&fx);
+    uint8_t out[4] = { 1, 2, 3, 4 }, in[4] = { 0 }, big[16];
+    struct hv_grant_copy_seg segs[5] = {
+        { .ref = 3, .offset = 100, .len = 4, .to_guest = true, .local = out, .status = 99 },
+        { .ref = 3, .offset = 100, .len = 4, .local = in, .status = 99 },
+        { .ref = 3, .offset = 4090, .len = 16, .local = big, .status = 99 }, /* crosses */
+        { .ref = 60, .offset = 0, .len = 4, .local = in, .status = 99 },
+        { .ref = 3, .offset = 0, .len = 4, .local = NULL, .status = 99 },
+    };
+
+    fx.bad_gref = 60;
+    g_assert_cmpint(hv->ops->grant_copy(hv, segs, 5), ==, 0);
+    /* the crossing and NULL segments never reach the library */
+    expect_log(&fx, "gnttab_copy count=3 to:3:100:4:dom5 from:3:100:4:dom5 from:60:0:4:dom5\n");
+    g_assert_cmpint(segs[0].status, ==, GNTST_okay);
+    g_assert_cmpint(segs[1].status, ==, GNTST_okay);
+    g_assert_cmpmem(in, 4, out, 4);
+    g_assert_cmpint(segs[2].status, ==, GNTST_bad_copy_arg);
+    g_assert_cmpint(segs[3].status, ==, GNTST_permission_denied);
+    g_assert_cmpint(segs[4].status, ==, GNTST_bad_copy_arg);
+
+    /* only bad segments: no call at all; none at all: nothing to do */
+    segs[2].status = 99;
+    g_assert_cmpint(hv->ops->grant_copy(hv, &segs[2], 1), ==, 0);
+    g_assert_cmpint(segs[2].status, ==, GNTST_bad_copy_arg);
+    g_assert_cmpint(hv->ops->grant_copy(hv, segs, 0), ==, 0);
+    expect_log(&fx, "");
+
+    /* the call itself failing: its errno, every passed segment marked */
+    fail_next(&fx, "gnttab_copy", EFAULT, 0);
+    g_assert_cmpint(hv->ops->grant_copy(hv, segs, 2), ==, -EFAULT);
+    g_assert_cmpint(segs[0].status, ==, GNTST_general_error);
+    g_assert_cmpint(segs[1].status, ==, GNTST_general_error);
+    g_free(fake_xen_take_log(&fx));
+    close_all(&fx, hv, close_log);
+}
+
 /* ---- interrupts and domain control ---- */
 
 static void test_irqs_and_control(void)
@@ -604,6 +710,9 @@ int main(int argc, char **argv)
     g_test_add_func("/hv-xen/destroy-fails", test_destroy_fails);
     g_test_add_func("/hv-xen/map-frames", test_map_frames);
     g_test_add_func("/hv-xen/map-frames-errors", test_map_frames_errors);
+    g_test_add_func("/hv-xen/grant-map", test_grant_map);
+    g_test_add_func("/hv-xen/grant-map-errors", test_grant_map_errors);
+    g_test_add_func("/hv-xen/grant-copy", test_grant_copy);
     g_test_add_func("/hv-xen/irqs-and-control", test_irqs_and_control);
     g_test_add_func("/hv-xen/arm", test_arm);
     return g_test_run();
