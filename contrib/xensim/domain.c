@@ -2,6 +2,7 @@
 #include "contrib/xensim/domain.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,8 +17,11 @@ _Static_assert(sizeof(buffered_iopage_t) <= XSIM_PAGE_SIZE, "ring fits a page");
 /* A shared page (or RAM) as a memfd mapped here; the device model maps it too. */
 static void *memfd_map(const char *name, uint64_t size, int *fd_out, GError **error)
 {
-    int fd = memfd_create(name, MFD_CLOEXEC);
-    if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    /* Sealed at its size: whoever gets the fd (a device model, the scripted
+     * guest's xen_guest_memfd) cannot shrink it under xensim (SIGBUS). */
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0 ||
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "memfd %s: %s", name,
                     g_strerror(errno));
         if (fd >= 0)

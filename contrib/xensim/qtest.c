@@ -26,6 +26,8 @@
  *   xen_evtchn_send PORT / xen_evtchn_close PORT -> OK
  *   xen_gnttab_setup GPA NFRAMES     -> OK | FAIL reason: the grant table v1 is at
  *                                       GPA (RAM, page aligned, 1..32 frames; gnttab.h)
+ *   xen_guest_memfd                  -> OK SIZE GPA+LEN@OFF... [hole=S-E] with the
+ *                                       guest RAM memfd attached (SCM_RIGHTS)
  *   xen_pci_setup                    -> OK | FAIL reason: hvmloader's PCI stage
  *                                       (firmware/pci-setup.h) through real config cycles
  *   xen_bench_pio PORT SIZE N        -> OK MEDIAN_NS P99_NS MEAN_NS TOTAL_NS: N timed
@@ -105,6 +107,35 @@ static void send_line(struct qtest_conn *c, const char *line)
 {
     char *full = g_strconcat(line, "\n", NULL);
     send_raw(c, full, strlen(full));
+    g_free(full);
+}
+
+/* A reply line with fd attached to its first byte (SCM_RIGHTS); the rest
+ * of the line follows as plain bytes. */
+static void send_line_with_fd(struct qtest_conn *c, const char *line, int fd)
+{
+    char *full = g_strconcat(line, "\n", NULL);
+    union {
+        struct cmsghdr hdr;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } control = { 0 };
+    struct iovec iov = { .iov_base = full, .iov_len = 1 };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+                          .msg_controllen = sizeof(control.buf) };
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    g_mutex_lock(&c->write_lock);
+    ssize_t n;
+    do {
+        n = c->write_failed ? -1 : sendmsg(c->fd, &msg, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1)
+        c->write_failed = true;
+    g_mutex_unlock(&c->write_lock);
+    send_raw(c, full + 1, strlen(full) - 1);
     g_free(full);
 }
 
@@ -594,6 +625,25 @@ static void cmd_gnttab_setup(struct qtest_conn *c, const char *name, int argc, c
     }
 }
 
+/* The guest's own RAM for a test frontend playing the guest: the memfd
+ * (sealed against resizing) and where each region sits in guest-physical
+ * space, so the frontend reads and writes it at memory speed. */
+static void cmd_guest_memfd(struct qtest_conn *c, const char *name, int argc, char **argv)
+{
+    const struct xsim_ram_layout *l = &c->d->layout;
+    GString *out = g_string_new(NULL);
+    g_string_printf(out, "OK 0x%" PRIx64, l->total);
+    for (unsigned int i = 0; i < XSIM_RAM_REGIONS; i++)
+        if (l->region[i].size)
+            g_string_append_printf(out, " 0x%" PRIx64 "+0x%" PRIx64 "@0x%" PRIx64,
+                                   l->region[i].gpa, l->region[i].size, l->region[i].offset);
+    if (l->hole_end > l->hole_start)
+        g_string_append_printf(out, " hole=0x%" PRIx64 "-0x%" PRIx64, l->hole_start,
+                               l->hole_end);
+    send_line_with_fd(c, out->str, c->d->ram_fd);
+    g_string_free(out, TRUE);
+}
+
 /* Benchmarks (bench.c): the timing happens inside xensim. */
 static void cmd_bench(struct qtest_conn *c, const char *name, int argc, char **argv)
 {
@@ -644,6 +694,7 @@ static const struct qtest_cmd commands[] = {
     { "xen_evtchn_send", 1, 1, cmd_evtchn_send },
     { "xen_evtchn_close", 1, 1, cmd_evtchn_close },
     { "xen_gnttab_setup", 2, 2, cmd_gnttab_setup },
+    { "xen_guest_memfd", 0, 0, cmd_guest_memfd },
     { "xen_pci_setup", 0, 0, cmd_pci_setup },
     { "xen_bench_pio", 3, 3, cmd_bench },
     { "xen_bench_mmio_write", 3, 3, cmd_bench },
