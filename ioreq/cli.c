@@ -26,6 +26,7 @@ void config_clear(struct config *c)
     g_ptr_array_free(c->chardevs, TRUE);
     g_ptr_array_free(c->serials, TRUE);
     privsep_clear(&c->privsep);
+    xl_options_clear(&c->xl);
 }
 
 static bool bad(GError **error, const char *fmt, const char *arg)
@@ -134,6 +135,9 @@ static bool apply_option(struct config *c, const char *opt, const char *arg, GEr
             return bad(error, "-display: only 'none' is supported, not '%s'", arg);
         return true;
     }
+    bool ok;
+    if (xl_apply_option(&c->xl, opt, arg, &ok, error))
+        return ok;
     return bad(error, "unknown option '-%s'", opt);
 }
 
@@ -146,7 +150,7 @@ static bool takes_argument(const char *opt)
     for (size_t i = 0; i < G_N_ELEMENTS(with_arg); i++)
         if (!strcmp(opt, with_arg[i]))
             return true;
-    return false;
+    return xl_takes_argument(opt);
 }
 
 static bool apply_flag(struct config *c, const char *opt, GError **error)
@@ -161,7 +165,7 @@ static bool apply_flag(struct config *c, const char *opt, GError **error)
         c->nodefaults = true;
     else if (!strcmp(opt, "no-user-config") || !strcmp(opt, "xen-attach"))
         ; /* libxl passes these; they are what ioreqd does anyway */
-    else
+    else if (!xl_apply_flag(&c->xl, opt))
         return bad(error, "unknown option '-%s'", opt);
     return true;
 }
@@ -186,7 +190,7 @@ bool cli_parse(struct config *c, int argc, char **argv, GError **error)
     }
     if (!c->show_help && !c->show_version && !c->have_domid)
         return bad(error, "%s", "-xen-domid is required (the guest this process serves)");
-    return true;
+    return xl_finish(&c->xl, c->chardevs, c->devices, error);
 }
 
 void cli_print_help(const char *prog)
@@ -215,6 +219,14 @@ void cli_print_help(const char *prog)
            "                            default 0): lower latency for busy guests at the\n"
            "                            cost of CPU; an idle guest still costs nothing\n"
            "  -display none             no local display\n"
+           "  -mon chardev=ID,mode=control, -qmp unix:PATH,server=on,wait=off\n"
+           "                            QMP on that socket (libxl's monitors)\n"
+           "  -S                        start with emulation stopped until QMP cont\n"
+           "  -smp N[,maxcpus=M]        checked against the domain's vCPU count\n"
+           "  -boot order=DRIVES        accepted: the firmware reads the boot order\n"
+           "  -vnc none, -net none      accepted (no VNC server, no emulated NIC yet)\n"
+           "  -global DRIVER.PROP=VAL   default property of every -device DRIVER\n"
+           "  -no-shutdown, -no-user-config, -xen-attach, -nodefaults: accepted\n"
            "  -h, --help                this text\n"
            "  --version                 print the version\n",
            prog);

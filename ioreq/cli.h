@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ioreq/cli-xl.h"
 #include "ioreq/privsep.h"
 
 enum accel_kind { ACCEL_XEN, ACCEL_XENSIM };
@@ -26,6 +27,12 @@ struct config {
     GPtrArray *serials; /* -serial specs, COM1 first */
     bool nodefaults;
     unsigned int ioreq_poll_us; /* -ioreq-poll-us: spin after an event, 0 = never */
+    /* -m: guest RAM in bytes (0 = not given: ask the hypervisor); maxmem
+     * and slots are accepted and checked, there is no memory hotplug. */
+    uint64_t ram_size;
+    uint64_t ram_maxmem;
+    unsigned int ram_slots;
+    struct xl_options xl; /* -smp, -boot, -vnc, -mon, -qmp... (cli-xl.h) */
     struct privsep privsep;
     bool show_help, show_version;
 };

@@ -147,6 +147,8 @@ static bool setup(struct ioreqd *d, GError **error)
         return false;
     }
     d->hv->ops->get_info(d->hv, &d->info);
+    if (!xl_check_smp(&d->cfg.xl, d->info.nr_vcpus, error))
+        return false;
     err = ioreq_server_setup(&d->server, d->hv, d->info.nr_vcpus, d->info.arch == HV_ARCH_X86);
     if (err < 0) {
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-err),
