@@ -152,6 +152,8 @@ bool machine_realize(struct machine *m, struct dispatch *dispatch, GError **erro
     m->pci = pci_bus_new(dispatch, m->domid);
     /* every PCI function signals INTx and MSI through the bus */
     pci_bus_set_hv(m->pci, m->hv);
+    if (m->have_memmap)
+        pci_bus_set_memmap(m->pci, &m->memmap, m->ram_size_known);
     for (unsigned int i = 0; i < m->devices->len; i++) {
         struct device *dev = g_ptr_array_index(m->devices, i);
         if (!dev->cls->realize(dev->state, m, error))
@@ -163,6 +165,17 @@ bool machine_realize(struct machine *m, struct dispatch *dispatch, GError **erro
 void machine_set_hv(struct machine *m, struct hv *hv)
 {
     m->hv = hv;
+}
+
+bool machine_set_guest_ram(struct machine *m, uint64_t ram_size, GError **error)
+{
+    uint64_t hole = MEMMAP_4G - m->max_ram_below_4g;
+
+    if (!memmap_compute(ram_size ? ram_size : m->max_ram_below_4g, hole, &m->memmap, error))
+        return false;
+    m->have_memmap = true;
+    m->ram_size_known = ram_size != 0;
+    return true;
 }
 
 void *machine_find_device(struct machine *m, const char *class_name)

@@ -41,6 +41,10 @@ struct machine {
     /* Where low RAM ends (4 GiB minus the MMIO hole), for the memory map. */
     uint64_t max_ram_below_4g;
     bool max_ram_below_4g_given;
+    /* The guest memory map BARs are checked against (machine_set_guest_ram). */
+    bool have_memmap;
+    bool ram_size_known;
+    struct memmap memmap;
     bool suppress_vmdesc; /* accepted for libxl; there is no migration stream yet */
     unsigned int serial_ports; /* -serial options seen (COM1 first) */
 };
@@ -79,6 +83,11 @@ bool machine_xenfv_configure(struct machine *m, const char *type, struct opts *o
 /* Give devices the hypervisor for interrupts and shutdown; call before
  * machine_realize. */
 void machine_set_hv(struct machine *m, struct hv *hv);
+/* x86: the guest's RAM in bytes (0 = unknown), which with max-ram-below-4g
+ * gives the memory map BARs are kept off (firmware/memmap.h). Unknown RAM
+ * is taken to fill everything below the hole. Call before machine_realize;
+ * without it (ARM) no BAR placement is refused. */
+bool machine_set_guest_ram(struct machine *m, uint64_t ram_size, GError **error);
 bool machine_add_device(struct machine *m, const char *spec, GError **error);
 /* -serial pty|stdio|null|none|file:PATH|unix:PATH[,server][,nowait]: a
  * chardev "serialN" and the next COM port (serial.c). */

@@ -35,6 +35,7 @@
  * option ROMs. None of 0x9F000-0xFFFFF is usable RAM for the guest. */
 #define MEMMAP_EBDA_START 0x9F000ull
 #define MEMMAP_VGA_START 0xA0000ull
+#define MEMMAP_VGA_END 0xC0000ull /* exclusive */
 #define MEMMAP_BIOS_START 0xF0000ull
 #define MEMMAP_LOW_1M 0x100000ull
 

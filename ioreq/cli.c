@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 #include "ioreq/cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "devices/options.h"
+#include "firmware/memmap.h"
 
 void config_init(struct config *c)
 {
@@ -93,6 +95,64 @@ static bool parse_poll_us(struct config *c, const char *arg, GError **error)
     return true;
 }
 
+/* QEMU's -m SIZE: a plain number is MiB; K, M, G, T (either case) scale.
+ * Anything else, or a value that overflows, is refused. */
+static bool parse_ram_size(const char *text, uint64_t *bytes)
+{
+    char *end;
+    unsigned int shift = 20;
+
+    if (!g_ascii_isdigit(text[0]))
+        return false;
+    errno = 0;
+    guint64 v = g_ascii_strtoull(text, &end, 10);
+    if (errno)
+        return false;
+    if (*end) {
+        const char *units = "KMGT";
+        const char *u = strchr(units, g_ascii_toupper(*end));
+        if (!u || end[1])
+            return false;
+        shift = 10 * (unsigned int)(u - units + 1);
+    }
+    if (v > (UINT64_MAX >> shift))
+        return false;
+    *bytes = v << shift;
+    return true;
+}
+
+/* QEMU's limit on memory hotplug slots. */
+#define MAX_RAM_SLOTS 256
+
+/* -m SIZE | -m [size=]SIZE[,maxmem=SIZE][,slots=N]: the guest's RAM, for
+ * the memory map BARs must stay off (firmware/memmap.h). */
+static bool parse_memory(struct config *c, const char *arg, GError **error)
+{
+    g_autoptr(opts) o = opts_parse(arg, "size", error);
+    uint64_t size = 0, maxmem, slots;
+
+    if (!o) {
+        g_prefix_error(error, "-m: ");
+        return false;
+    }
+    const char *text = opts_get_str(o, "size", NULL);
+    if (!text || !parse_ram_size(text, &size) || size < MEMMAP_MIB || size > MEMMAP_MAX_RAM ||
+        size % MEMMAP_PAGE_SIZE)
+        return bad(error, "-m %s: the size must be 1M..16T, 4 KiB aligned "
+                          "(a plain number is MiB; K, M, G, T suffixes)", arg);
+    if (!opts_get_u64(o, "maxmem", size, &maxmem, NULL) || maxmem < size ||
+        maxmem > MEMMAP_MAX_RAM)
+        return bad(error, "-m %s: maxmem must be at least the size and at most 16T", arg);
+    if (!opts_get_u64(o, "slots", 0, &slots, NULL) || slots > MAX_RAM_SLOTS)
+        return bad(error, "-m %s: slots must be 0..256", arg);
+    if (!opts_check_all_used(o, "-m", error))
+        return false;
+    c->ram_size = size;
+    c->ram_maxmem = maxmem;
+    c->ram_slots = (unsigned int)slots;
+    return true;
+}
+
 /* Options that take an argument, and what to do with it. */
 static bool apply_option(struct config *c, const char *opt, const char *arg, GError **error)
 {
@@ -121,6 +181,8 @@ static bool apply_option(struct config *c, const char *opt, const char *arg, GEr
         return parse_name(c, arg, error);
     if (!strcmp(opt, "ioreq-poll-us"))
         return parse_poll_us(c, arg, error);
+    if (!strcmp(opt, "m"))
+        return parse_memory(c, arg, error);
     if (!strcmp(opt, "runas"))
         return privsep_parse_user(&c->privsep, arg, error);
     if (!strcmp(opt, "chroot")) {
@@ -145,7 +207,7 @@ static bool takes_argument(const char *opt)
 {
     static const char *const with_arg[] = {
         "xen-domid", "accel", "machine", "M", "device", "chardev", "name", "display",
-        "runas", "chroot", "run-with", "serial", "ioreq-poll-us",
+        "runas", "chroot", "run-with", "serial", "ioreq-poll-us", "m",
     };
     for (size_t i = 0; i < G_N_ELEMENTS(with_arg); i++)
         if (!strcmp(opt, with_arg[i]))
@@ -201,6 +263,9 @@ void cli_print_help(const char *prog)
            "  -accel xen                talk to Xen through libxen* (default)\n"
            "  -accel xensim,dir=DIR     talk to the simulated hypervisor in DIR\n"
            "  -machine TYPE[,prop=val]  none | xenfv[,max-ram-below-4g=SIZE] | pc,accel=xen\n"
+           "  -m [size=]SIZE[,maxmem=SIZE][,slots=N]\n"
+           "                            guest RAM (plain number: MiB), so BARs stay off it;\n"
+           "                            default: what the hypervisor reports\n"
            "  -device NAME[,prop=val]   add a device (-device help, -device NAME,help)\n"
            "  -chardev BACKEND,id=ID[,...]\n"
            "                            file,path=P[,append=on] | stdio | null | pty |\n"

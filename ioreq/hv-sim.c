@@ -728,6 +728,11 @@ static int sim_open_domain(struct hv_sim *s)
         .arch = (enum hv_arch)reply.val[1],
     };
     memcpy(s->ram, reply.ram, sizeof(s->ram));
+    /* xensim's RAM regions are the whole of the guest's RAM (the VGA
+     * window inside the first is MMIO but counted, as Xen counts it). */
+    for (unsigned int i = 0; i < XSIM_RAM_REGIONS; i++)
+        if (s->ram[i].size <= UINT64_MAX - s->info.ram_size)
+            s->info.ram_size += s->ram[i].size;
     return 0;
 }
 

@@ -161,6 +161,7 @@ static int xen_get_info(struct hv *hv, struct hv_domain_info *info)
     info->domid = x->base.domid;
     info->nr_vcpus = x->nr_vcpus;
     info->arch = HV_XEN_ARCH;
+    info->ram_size = 0; /* no DM op reports it: libxl's -m is the source */
     return 0;
 }
 

@@ -38,6 +38,9 @@ struct hv_domain_info {
     uint32_t domid;
     unsigned int nr_vcpus;
     enum hv_arch arch;
+    /* Bytes of guest RAM, or 0 when the hypervisor interface cannot say
+     * (libxendevicemodel has no such call: on Xen, -m is authoritative). */
+    uint64_t ram_size;
 };
 
 /* The two shared pages of one ioreq server. buffered is NULL when the

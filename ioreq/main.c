@@ -134,6 +134,23 @@ static void announce_running(struct ioreqd *d)
         xs_close(xs);
 }
 
+/* The RAM BARs must stay off: -m (libxl always passes it) wins; else what
+ * the hypervisor reports (xensim does, Xen's DM interface cannot). */
+static bool set_guest_ram(struct ioreqd *d, GError **error)
+{
+    uint64_t ram = d->cfg.ram_size ? d->cfg.ram_size : d->info.ram_size;
+
+    if (d->cfg.ram_size && d->info.ram_size && d->cfg.ram_size != d->info.ram_size)
+        log_warn(d->cfg.domid, DEV,
+                 "-m says %" G_GUINT64_FORMAT " MiB, the hypervisor %" G_GUINT64_FORMAT
+                 " MiB: BARs are kept off the -m map",
+                 d->cfg.ram_size >> 20, d->info.ram_size >> 20);
+    if (!ram)
+        log_info(d->cfg.domid, DEV, "guest RAM size unknown (no -m): BARs are kept off "
+                 "everything below the MMIO hole, RAM above 4 GiB is not checked");
+    return machine_set_guest_ram(d->machine, ram, error);
+}
+
 /* Everything up to the server being enabled; false with an error message. */
 static bool setup(struct ioreqd *d, GError **error)
 {
@@ -156,6 +173,8 @@ static bool setup(struct ioreqd *d, GError **error)
         return false;
     }
     machine_set_hv(d->machine, d->hv);
+    if (d->info.arch == HV_ARCH_X86 && !set_guest_ram(d, error))
+        return false;
     if (!machine_realize(d->machine, d->server.dispatch, error))
         return false;
     watch_ports(d);

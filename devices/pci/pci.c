@@ -41,6 +41,10 @@ struct pci_bus {
     uint32_t domid;
     struct hv *hv; /* for interrupts; NULL: none signalled */
     struct pci_device *devices[PCI_SLOTS * PCI_FUNCS];
+    /* Where memory BARs may not decode (pci_bus_set_memmap). */
+    bool have_memmap;
+    bool ram_size_known;
+    struct memmap memmap;
 };
 
 void pci_bus_set_hv(struct pci_bus *bus, struct hv *hv)
@@ -113,6 +117,7 @@ void pci_device_init(struct pci_device *d, const char *id, uint16_t vendor, uint
     d->wmask[REG_LATENCY] = 0xff;
     d->wmask[REG_INTERRUPT_LINE] = 0xff;
     d->irq_log_limit = (struct ratelimit)RATELIMIT_INIT;
+    d->bar_log_limit = (struct ratelimit)RATELIMIT_INIT;
 }
 
 void pci_device_cleanup(struct pci_device *d)
@@ -195,42 +200,138 @@ bool pci_rom_address(const struct pci_device *d, uint64_t *addr)
     return true;
 }
 
-static void update_rom_mapping(struct pci_device *d)
+static bool ranges_overlap(uint64_t addr, uint64_t last, uint64_t start, uint64_t end)
 {
-    uint64_t addr;
+    return end > start && addr < end && start <= last;
+}
 
-    if (!d->rom.size)
-        return;
-    if (!d->attached || !pci_rom_address(d, &addr)) {
-        dispatch_unmap_region(d->bus->dispatch, &d->rom.region);
+const char *pci_bus_memory_conflict(const struct pci_bus *bus, uint64_t addr, uint64_t size)
+{
+    const struct memmap *m = &bus->memmap;
+    uint64_t last = addr + size - 1;
+
+    if (!bus->have_memmap)
+        return NULL;
+    if (size == 0 || last < addr || last >= MEMMAP_PHYS_LIMIT)
+        return "the space past the 48-bit guest-physical limit";
+    /* Checked before low RAM, which surrounds it, to name it precisely. */
+    if (ranges_overlap(addr, last, MEMMAP_VGA_START, MEMMAP_VGA_END))
+        return "the VGA window 0xa0000-0xbffff";
+    if (ranges_overlap(addr, last, 0, m->low_ram_end))
+        return bus->ram_size_known ? "low RAM" : "low RAM (everything below the MMIO hole)";
+    /* Xen's own devices (IOAPIC, HPET, LAPIC) and the ACPI tables live in
+     * the reserved top; hvmloader's PCI window ends where it starts. */
+    if (ranges_overlap(addr, last, MEMMAP_PCI_MEM_END, MEMMAP_4G))
+        return "the reserved range 0xfc000000-0xffffffff past the hole's PCI window";
+    if (ranges_overlap(addr, last, MEMMAP_4G, MEMMAP_4G + m->high_ram_size))
+        return "high RAM";
+    return NULL;
+}
+
+void pci_bus_set_memmap(struct pci_bus *bus, const struct memmap *map, bool ram_size_known)
+{
+    bus->have_memmap = map != NULL;
+    bus->ram_size_known = ram_size_known;
+    if (map)
+        bus->memmap = *map;
+}
+
+/* Decode b at addr (decode true) or not at all, refusing a placement over
+ * memory the guest needs or over another range of ours. The register keeps
+ * whatever the guest wrote, as hardware does; each refused placement and
+ * each recovery is logged once (rate-limited: the guest chooses how often). */
+static void place_region(struct pci_device *d, struct pci_bar *b, const char *what, bool decode,
+                         uint64_t addr)
+{
+    struct dispatch *dispatch = d->bus->dispatch;
+    bool was_refused = b->refused;
+    const char *why = NULL;
+    int rc = 0;
+
+    if (!decode) {
+        dispatch_unmap_region(dispatch, &b->region);
+        b->refused = false;
         return;
     }
-    int rc = dispatch_map_region(d->bus->dispatch, &d->rom.region, addr);
-    if (rc < 0)
-        log_warn(d->bus->domid, d->id, "ROM at 0x%" G_GINT64_MODIFIER "x not decoded: %s", addr,
-                 g_strerror(-rc));
+    if (b->region.type == HV_RANGE_MMIO)
+        why = pci_bus_memory_conflict(d->bus, addr, b->size);
+    if (why)
+        dispatch_unmap_region(dispatch, &b->region);
+    else
+        rc = dispatch_map_region(dispatch, &b->region, addr);
+    if (!why && rc == 0) {
+        b->refused = false;
+        if (was_refused)
+            log_limited(&d->bar_log_limit, d->bus->domid, d->id,
+                        "%s decoded at 0x%" G_GINT64_MODIFIER "x again", what, addr);
+        return;
+    }
+    b->refused = true;
+    if (was_refused && b->refused_at == addr)
+        return; /* the same placement again: already said */
+    b->refused_at = addr;
+    if (!why)
+        why = rc == -EEXIST ? "another BAR of this process" : g_strerror(-rc);
+    log_limited(&d->bar_log_limit, d->bus->domid, d->id,
+                "%s at 0x%" G_GINT64_MODIFIER "x (size 0x%" G_GINT64_MODIFIER
+                "x) overlaps %s: not decoded until moved",
+                what, addr, b->size, why);
+}
+
+/* Apply d's config space to its registered ranges; true if any range was
+ * given up (so a BAR refused for overlapping it may fit now). */
+static bool map_device_ranges(struct pci_device *d)
+{
+    static const char *const names[PCI_NUM_BARS] = { "BAR0", "BAR1", "BAR2",
+                                                      "BAR3", "BAR4", "BAR5" };
+    bool released = false;
+    uint64_t addr = 0;
+
+    if (d->rom.size) {
+        bool decode = d->attached && pci_rom_address(d, &addr);
+        uint64_t before = d->rom.region.mapped ? d->rom.region.base : 0;
+        bool was_mapped = d->rom.region.mapped;
+        place_region(d, &d->rom, "ROM", decode, addr);
+        released |= was_mapped && (!d->rom.region.mapped || d->rom.region.base != before);
+    }
+    for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
+        struct pci_bar *b = &d->bars[i];
+        if (!b->size)
+            continue;
+        bool decode = d->attached && pci_bar_address(d, i, &addr);
+        uint64_t before = b->region.mapped ? b->region.base : 0;
+        bool was_mapped = b->region.mapped;
+        place_region(d, b, names[i], decode, addr);
+        released |= was_mapped && (!b->region.mapped || b->region.base != before);
+    }
+    return released;
+}
+
+static bool has_refused_region(const struct pci_device *d)
+{
+    if (d->rom.refused)
+        return true;
+    for (unsigned int i = 0; i < PCI_NUM_BARS; i++)
+        if (d->bars[i].refused)
+            return true;
+    return false;
 }
 
 static void update_bar_mappings(struct pci_device *d)
 {
     if (!d->bus)
         return; /* never attached: nothing was ever mapped */
-    update_rom_mapping(d);
-    for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
-        struct pci_bar *b = &d->bars[i];
-        uint64_t addr;
-
-        if (!b->size)
-            continue;
-        if (!d->attached || !pci_bar_address(d, i, &addr)) {
-            dispatch_unmap_region(d->bus->dispatch, &b->region);
-            continue;
-        }
-        int rc = dispatch_map_region(d->bus->dispatch, &b->region, addr);
-        if (rc < 0)
-            log_warn(d->bus->domid, d->id, "BAR%u at 0x%" G_GINT64_MODIFIER "x not decoded: %s",
-                     i, addr, g_strerror(-rc));
+    if (!map_device_ranges(d))
+        return;
+    /* A range was given up: BARs refused for overlapping it may decode now,
+     * as they would on a real bus. Retrying only maps, so one pass is enough. */
+    for (unsigned int i = 0; i < G_N_ELEMENTS(d->bus->devices); i++) {
+        struct pci_device *other = d->bus->devices[i];
+        if (other && has_refused_region(other))
+            map_device_ranges(other);
     }
+    if (has_refused_region(d))
+        map_device_ranges(d); /* it may have overlapped its own old place */
 }
 
 uint32_t pci_config_read(struct pci_device *d, uint32_t reg, unsigned int size)

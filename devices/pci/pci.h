@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "firmware/memmap.h"
 #include "ioreq/dispatch.h"
 #include "ioreq/log.h"
 
@@ -32,6 +33,12 @@ struct pci_bar {
     uint64_t size; /* 0 = not implemented; a power of two otherwise */
     unsigned int flags;
     struct io_region region;
+    /* The guest placed it where it must not decode (RAM, the VGA window,
+     * another BAR of ours...): the value stays in config space, nothing is
+     * registered. refused_at is that address, so each placement is logged
+     * once; the bus retries overlaps when another BAR moves away. */
+    bool refused;
+    uint64_t refused_at;
 };
 
 struct pci_bus;
@@ -60,6 +67,7 @@ struct pci_device {
     bool intx_level;
     bool intx_asserted;
     struct ratelimit irq_log_limit; /* the guest can make interrupts fail often */
+    struct ratelimit bar_log_limit; /* and misplace BARs as often as it likes */
     /* Expansion ROM (0x30): read-only contents, size a power of two. */
     struct pci_bar rom;
     uint8_t *rom_data;
@@ -87,7 +95,21 @@ void pci_bus_detach(struct pci_device *d);
 uint32_t pci_config_read(struct pci_device *d, uint32_t reg, unsigned int size);
 void pci_config_write(struct pci_device *d, uint32_t reg, uint32_t value, unsigned int size);
 
-/* Where a BAR decodes now, or false if it does not decode. */
+/* The guest memory map (x86) that memory BARs and ROMs are checked
+ * against; copied. ram_size_known false: the map was computed as if RAM
+ * filled everything below the hole (and nothing is known above 4 GiB).
+ * Until set (and on ARM) no placement is refused. A
+ * memory BAR or ROM overlapping low RAM, the VGA window 0xA0000-0xBFFFF,
+ * high RAM, the reserved top [MEMMAP_PCI_MEM_END, 4 GiB) or reaching past
+ * MEMMAP_PHYS_LIMIT keeps its value but is not registered. */
+void pci_bus_set_memmap(struct pci_bus *bus, const struct memmap *map, bool ram_size_known);
+/* Why a memory window [addr, addr + size) must not decode on this bus, or
+ * NULL if it may. */
+const char *pci_bus_memory_conflict(const struct pci_bus *bus, uint64_t addr, uint64_t size);
+
+/* Where a BAR's config value points and whether decoding is on: false for
+ * decoding off or sizing residue (address 0, running past the decode
+ * space). A true answer may still be refused (pci_bus_memory_conflict). */
 bool pci_bar_address(const struct pci_device *d, unsigned int bar, uint64_t *addr);
 
 /* The hypervisor for interrupts (machine->hv; NULL: interrupts only change
@@ -111,7 +133,8 @@ void pci_set_irq(struct pci_device *d, bool level);
 bool pci_device_load_rom(struct pci_device *d, const char *path, GError **error);
 /* The same from memory (copied). */
 void pci_device_set_rom(struct pci_device *d, const void *data, size_t len);
-/* Where the ROM decodes now, or false. */
+/* Where the ROM's config value points with decoding on, or false (as
+ * pci_bar_address). */
 bool pci_rom_address(const struct pci_device *d, uint64_t *addr);
 
 #endif

@@ -98,6 +98,7 @@ static void test_open_close(void)
     g_assert_cmpuint(info.domid, ==, DOMID);
     g_assert_cmpuint(info.nr_vcpus, ==, 4);
     g_assert_cmpint(info.arch, ==, NATIVE_ARCH);
+    g_assert_cmpuint(info.ram_size, ==, 0); /* no DM op says: -m is authoritative */
     expect_log(&fx, ""); /* get_info is answered from the handle */
     close_all(&fx, hv, close_log);
 }
