@@ -7,6 +7,8 @@
  * rep and direction-flag transfers byte for byte. bar0-size= makes BAR0
  * larger (as passthrough devices' BARs are, to fill an MMIO hole); only
  * its first 4 KiB are scratch, the rest reads zero and ignores writes.
+ * bar0-mem64=on makes BAR0 a 64-bit prefetchable BAR (placed above 4 GiB
+ * or over high RAM by tests), moving the I/O bank to BAR3.
  *
  * Interrupts, for tests of the PCI core: intx=on gives it INTA (off by
  * default, so the bus other tests see keeps no interrupt pin); msi=on adds an MSI
@@ -130,11 +132,20 @@ static void *testdev_create(struct machine *m, struct opts *o, const char *id, G
         g_free(t);
         return NULL;
     }
+    bool bar0_mem64;
+    if (!opts_get_bool(o, "bar0-mem64", false, &bar0_mem64, error)) {
+        g_free(t);
+        return NULL;
+    }
     t->mmio.size = TESTDEV_MMIO_SIZE;
     t->pio.size = TESTDEV_PIO_SIZE;
     pci_device_init(&t->pci, id, 0x1b36, 0x0005, 0xff0000, 0);
-    pci_device_set_bar(&t->pci, 0, 0, bar0_size, &bar0_ops, t);
-    pci_device_set_bar(&t->pci, 1, PCI_BAR_IO, TESTDEV_PIO_SIZE, &bank_ops, &t->pio);
+    /* 64-bit BAR0 takes BAR1's register too, so the I/O bank moves to BAR3
+     * (BAR2 stays the MSI-X table's). */
+    pci_device_set_bar(&t->pci, 0, bar0_mem64 ? PCI_BAR_MEM64 | PCI_BAR_PREFETCH : 0, bar0_size,
+                       &bar0_ops, t);
+    pci_device_set_bar(&t->pci, bar0_mem64 ? 3 : 1, PCI_BAR_IO, TESTDEV_PIO_SIZE, &bank_ops,
+                       &t->pio);
     bool msi, intx;
     uint64_t msix_vectors;
     const char *romfile = opts_get_str(o, "romfile", NULL);
@@ -188,6 +199,7 @@ const struct device_class pci_testdev_class = {
     .properties = "  addr=SLOT[.FN]  PCI address on bus 0 (hex; default: first free slot)\n"
                   "  bar0-size=SIZE  BAR0 size, a power of two 4K..2G (default 4K; "
                   "only the first 4K are scratch)\n"
+                  "  bar0-mem64=on   BAR0 64-bit prefetchable (the I/O bank moves to BAR3)\n"
                   "  id=NAME         device name in logs\n"
                   "  intx=on|off     interrupt pin INTA (default off: no pin)\n"
                   "  msi=on|off      MSI capability, 4 vectors, 64-bit, maskable (default off)\n"
