@@ -1,0 +1,824 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qdisk: one PV disk. init() reads the toolstack's keys and opens the
+ * storage; connect() maps the frontend's rings and binds its event
+ * channels; every request is copied once off the ring (blkif-ring.c),
+ * validated here, and run through the disk I/O engine (blk-io.h).
+ *
+ * Data moves one of two ways:
+ * - persistent grants (when both sides agree): each page the frontend
+ *   uses is mapped once and kept; the engine reads and writes straight
+ *   into guest memory;
+ * - otherwise, or when the pool is full: grant copy between the guest's
+ *   pages and a bounce buffer, batched into one call per request.
+ */
+#include "backends/qdisk.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backends/blk-io.h"
+#include "backends/blkif-ring.h"
+#include "ioreq/hv.h"
+#include "ioreq/log.h"
+
+struct qdisk;
+struct qdisk_queue;
+
+struct qdisk_req {
+    struct qdisk_queue *q;
+    struct blkif_req req;                /* the local copy */
+    struct blk_io_req io;
+    struct blkif_request_segment *segs;  /* req.seg, or the indirect list */
+    struct blkif_request_segment *indirect_segs;
+    unsigned int nr_segs;
+    uint64_t bytes;
+    struct iovec *iov;                   /* one per segment (zero-copy) or one (bounce) */
+    unsigned int iovcnt;
+    void *bounce;                        /* NULL when zero-copy */
+    bool flush_after_write;              /* FLUSH_DISKCACHE carrying data */
+    bool in_use;
+};
+
+struct qdisk_queue {
+    struct qdisk *disk;
+    unsigned int index;
+    void *ring_mem;
+    unsigned int ring_pages;
+    struct blkif_ring ring;
+    hv_port_t port;
+    GSource *event_source;
+    struct qdisk_req *reqs;              /* ring.size slots */
+    GHashTable *pgrants;                 /* gref -> mapped page */
+    unsigned int inflight;
+    bool closing;                        /* disconnect: completions just finish */
+};
+
+struct qdisk {
+    struct xenbus_device *dev;
+    struct hv *hv;
+    uint32_t domid;
+    /* from the toolstack */
+    char *target;
+    bool readonly, cdrom, removable, direct, discard_enable;
+    /* storage */
+    struct blk_io *io;
+    uint64_t size;
+    unsigned int sector_size;            /* 512 unless large sectors were agreed */
+    bool discard, discard_secure;
+    /* negotiated at connect */
+    bool persistent;
+    unsigned int nr_queues;
+    struct qdisk_queue *queues;
+    struct ratelimit rl;
+};
+
+static const char *dev_name(const struct qdisk *d)
+{
+    return d->dev->name;
+}
+
+/* ---- toolstack keys and storage ---- */
+
+static bool parse_bool_key(struct xenbus_device *dev, const char *key, bool dflt, bool *out,
+                           GError **error)
+{
+    g_autofree char *s = xenbus_read_backend(dev, key);
+    uint64_t v;
+
+    if (!s) {
+        *out = dflt;
+        return true;
+    }
+    if (!xenbus_parse_uint(s, 1, &v)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "%s='%s' is not 0 or 1", key, s);
+        return false;
+    }
+    *out = v != 0;
+    return true;
+}
+
+/* params is "<format>:<target>" as libxl writes it for qdisk; raw (and
+ * libxl's legacy "aio") are served directly, NBD targets through libnbd.
+ * Image formats need an NBD server in front (docs/qdisk.md). */
+static char *parse_params(const char *params, GError **error)
+{
+    static const char *const nbd_prefixes[] = { "nbd:", "nbd://", "nbd+unix://", "nbds://" };
+
+    if (!params || !*params) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "params is empty");
+        return NULL;
+    }
+    for (unsigned int i = 0; i < G_N_ELEMENTS(nbd_prefixes); i++)
+        if (g_str_has_prefix(params, nbd_prefixes[i]))
+            return g_strdup(params);
+    const char *colon = strchr(params, ':');
+    if (!colon || params[0] == '/')
+        return g_strdup(params);
+    g_autofree char *format = g_strndup(params, (size_t)(colon - params));
+    if (!strcmp(format, "raw") || !strcmp(format, "aio") || !strcmp(format, "file")) {
+        if (!colon[1]) {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "params '%s' names no file", params);
+            return NULL;
+        }
+        return g_strdup(colon + 1);
+    }
+    g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOSYS,
+                "format '%s' is not served directly: export the image with qemu-nbd or nbdkit and "
+                "use params=nbd:unix:SOCKET",
+                format);
+    return NULL;
+}
+
+static bool read_toolstack_keys(struct qdisk *d, GError **error)
+{
+    struct xenbus_device *dev = d->dev;
+    g_autofree char *params = xenbus_read_backend(dev, "params");
+    g_autofree char *mode = xenbus_read_backend(dev, "mode");
+    g_autofree char *type = xenbus_read_backend(dev, "device-type");
+
+    d->target = parse_params(params, error);
+    if (!d->target)
+        return false;
+    if (!mode || (strcmp(mode, "r") != 0 && strcmp(mode, "w") != 0)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "mode '%s' is not r or w",
+                    mode ? mode : "(missing)");
+        return false;
+    }
+    d->readonly = mode[0] == 'r';
+    if (type && strcmp(type, "disk") != 0 && strcmp(type, "cdrom") != 0) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "device-type '%s' is not disk or cdrom", type);
+        return false;
+    }
+    d->cdrom = type && !strcmp(type, "cdrom");
+    if (d->cdrom)
+        d->readonly = true; /* a CD is read-only whatever mode says */
+    return parse_bool_key(dev, "removable", false, &d->removable, error) &&
+           parse_bool_key(dev, "direct-io-safe", false, &d->direct, error) &&
+           parse_bool_key(dev, "discard-enable", true, &d->discard_enable, error);
+}
+
+static bool open_storage(struct qdisk *d, GError **error)
+{
+    g_autofree char *log_name = g_strdup_printf("dom%u %s", d->domid, dev_name(d));
+    const struct blk_io_opts opts = {
+        .target = d->target,
+        .readonly = d->readonly,
+        .direct = d->direct,
+        .engine = BLK_IO_ENGINE_AUTO,
+        .log_name = log_name,
+    };
+
+    d->io = blk_io_open(&opts, xenbus_context(d->dev->bus), error);
+    if (!d->io)
+        return false;
+    d->size = blk_io_size(d->io);
+    return true;
+}
+
+static unsigned int vdisk_info(const struct qdisk *d)
+{
+    return (d->cdrom ? VDISK_CDROM : 0) | (d->removable ? VDISK_REMOVABLE : 0) |
+           (d->readonly ? VDISK_READONLY : 0);
+}
+
+static void write_geometry(struct qdisk *d)
+{
+    xenbus_write_backend(d->dev, "sector-size", "%u", d->sector_size);
+    xenbus_write_backend(d->dev, "sectors", "%" G_GUINT64_FORMAT, d->size / d->sector_size);
+}
+
+static void write_features(struct qdisk *d)
+{
+    struct xenbus_device *dev = d->dev;
+
+    d->discard = d->discard_enable && !d->readonly && blk_io_can_discard(d->io);
+    d->discard_secure = d->discard && blk_io_can_secure_discard(d->io);
+    xenbus_write_backend(dev, "feature-flush-cache", "1");
+    xenbus_write_backend(dev, "feature-discard", "%u", d->discard);
+    if (d->discard) {
+        uint32_t granularity = blk_io_discard_granularity(d->io);
+        xenbus_write_backend(dev, "discard-granularity", "%u", granularity ? granularity : 512);
+        xenbus_write_backend(dev, "discard-alignment", "%u", blk_io_discard_alignment(d->io));
+        xenbus_write_backend(dev, "discard-secure", "%u", d->discard_secure);
+    }
+    xenbus_write_backend(dev, "feature-persistent", "1");
+    xenbus_write_backend(dev, "feature-max-indirect-segments", "%u", QDISK_MAX_INDIRECT_SEGMENTS);
+    xenbus_write_backend(dev, "max-ring-page-order", "%u", BLKIF_MAX_RING_PAGE_ORDER);
+    xenbus_write_backend(dev, "multi-queue-max-queues", "%u", QDISK_MAX_QUEUES);
+    xenbus_write_backend(dev, "info", "%u", vdisk_info(d));
+    xenbus_write_backend(dev, "physical-sector-size", "%u", blk_io_logical_block_size(d->io));
+    d->sector_size = 512;
+    write_geometry(d);
+}
+
+static bool qdisk_init(struct xenbus_device *dev, GError **error)
+{
+    struct qdisk *d = g_new0(struct qdisk, 1);
+
+    d->dev = dev;
+    d->hv = xenbus_hv(dev->bus);
+    d->domid = xenbus_domid(dev->bus);
+    d->rl = (struct ratelimit)RATELIMIT_INIT;
+    dev->priv = d;
+    if (!read_toolstack_keys(d, error) || !open_storage(d, error)) {
+        blk_io_close(d->io);
+        g_free(d->target);
+        g_free(d);
+        dev->priv = NULL;
+        return false;
+    }
+    write_features(d);
+    log_info(d->domid, dev_name(d), "%s: %" G_GUINT64_FORMAT " bytes, %s, engine %s%s", d->target,
+             d->size, d->readonly ? "read-only" : "read-write", blk_io_engine_name(d->io),
+             blk_io_is_direct(d->io) ? ", O_DIRECT" : "");
+    return true;
+}
+
+static void qdisk_free(struct xenbus_device *dev)
+{
+    struct qdisk *d = dev->priv;
+
+    if (!d)
+        return;
+    blk_io_close(d->io);
+    g_free(d->target);
+    g_free(d);
+    dev->priv = NULL;
+}
+
+/* ---- responses ---- */
+
+static void respond(struct qdisk_queue *q, const struct blkif_req *req, int16_t status)
+{
+    blkif_ring_put_response(&q->ring, req->id, req->operation, status);
+    if (blkif_ring_push_responses(&q->ring))
+        q->disk->hv->ops->evtchn_notify(q->disk->hv, q->port);
+}
+
+static void release_req(struct qdisk_req *r)
+{
+    free(r->bounce);
+    g_free(r->indirect_segs);
+    g_free(r->iov);
+    r->bounce = NULL;
+    r->indirect_segs = NULL;
+    r->iov = NULL;
+    r->in_use = false;
+    r->q->inflight--;
+}
+
+static void finish(struct qdisk_req *r, int16_t status)
+{
+    struct qdisk_queue *q = r->q;
+
+    if (!q->closing)
+        respond(q, &r->req, status);
+    release_req(r);
+}
+
+static void reject(struct qdisk_queue *q, const struct blkif_req *req, int16_t status, const char *why)
+{
+    log_limited(&q->disk->rl, q->disk->domid, dev_name(q->disk), "request id %" G_GUINT64_FORMAT
+                " (op %u) refused: %s", req->id, req->operation, why);
+    respond(q, req, status);
+}
+
+/* ---- data movement ---- */
+
+static unsigned int sectors_per_page(const struct qdisk *d)
+{
+    return BLKIF_PAGE_SIZE / d->sector_size;
+}
+
+/* Grant copy between the request's segments and its bounce buffer. */
+static bool copy_segments(struct qdisk_req *r, bool to_guest)
+{
+    struct qdisk *d = r->q->disk;
+    g_autofree struct hv_grant_copy_seg *segs = g_new0(struct hv_grant_copy_seg, r->nr_segs);
+    uint8_t *local = r->bounce;
+
+    for (unsigned int i = 0; i < r->nr_segs; i++) {
+        const struct blkif_request_segment *s = &r->segs[i];
+        unsigned int len = (unsigned int)(s->last_sect - s->first_sect + 1) * d->sector_size;
+        segs[i] = (struct hv_grant_copy_seg){
+            .ref = s->gref,
+            .offset = (uint16_t)(s->first_sect * d->sector_size),
+            .len = (uint16_t)len,
+            .to_guest = to_guest,
+            .local = local,
+        };
+        local += len;
+    }
+    if (d->hv->ops->grant_copy(d->hv, segs, r->nr_segs) < 0)
+        return false;
+    for (unsigned int i = 0; i < r->nr_segs; i++)
+        if (segs[i].status != GNTST_okay) {
+            log_limited(&d->rl, d->domid, dev_name(d), "grant %u: copy failed (status %d)",
+                        segs[i].ref, segs[i].status);
+            return false;
+        }
+    return true;
+}
+
+static void *persistent_page(struct qdisk_queue *q, uint32_t gref, bool *failed)
+{
+    struct hv *hv = q->disk->hv;
+    void *page = g_hash_table_lookup(q->pgrants, GUINT_TO_POINTER(gref));
+    int err = 0;
+
+    if (page || g_hash_table_size(q->pgrants) >= QDISK_MAX_PERSISTENT_GRANTS)
+        return page;
+    /* The frontend promised writable grants for reuse (blkif.h note 8). */
+    page = hv->ops->grant_map(hv, &gref, 1, true, &err);
+    if (!page) {
+        *failed = true;
+        return NULL;
+    }
+    g_hash_table_insert(q->pgrants, GUINT_TO_POINTER(gref), page);
+    return page;
+}
+
+/* Points the iovec straight at persistently mapped guest pages. false
+ * when some page is not (pool full) or not aligned for O_DIRECT: the
+ * caller then bounces; *failed when a grant was refused. */
+static bool map_zero_copy(struct qdisk_req *r, bool *failed)
+{
+    struct qdisk_queue *q = r->q;
+    struct qdisk *d = q->disk;
+    unsigned int align = blk_io_min_io_alignment(d->io);
+    unsigned int lbs = blk_io_logical_block_size(d->io);
+
+    if (!d->persistent)
+        return false;
+    r->iov = g_new(struct iovec, r->nr_segs);
+    for (unsigned int i = 0; i < r->nr_segs; i++) {
+        const struct blkif_request_segment *s = &r->segs[i];
+        uint8_t *page = persistent_page(q, s->gref, failed);
+        size_t off = (size_t)s->first_sect * d->sector_size;
+        size_t len = (size_t)(s->last_sect - s->first_sect + 1) * d->sector_size;
+        if (!page || ((uintptr_t)(page + off) % align) || (len % (blk_io_is_direct(d->io) ? lbs : 1))) {
+            g_free(r->iov);
+            r->iov = NULL;
+            return false;
+        }
+        r->iov[i] = (struct iovec){ .iov_base = page + off, .iov_len = len };
+    }
+    r->iovcnt = r->nr_segs;
+    return true;
+}
+
+static bool setup_bounce(struct qdisk_req *r)
+{
+    if (posix_memalign(&r->bounce, BLKIF_PAGE_SIZE, r->bytes) != 0) {
+        r->bounce = NULL;
+        return false;
+    }
+    r->iov = g_new(struct iovec, 1);
+    r->iov[0] = (struct iovec){ .iov_base = r->bounce, .iov_len = r->bytes };
+    r->iovcnt = 1;
+    return true;
+}
+
+/* ---- request life ---- */
+
+static void on_io_done(struct blk_io_req *io, int result);
+
+static void submit_io(struct qdisk_req *r, enum blk_io_op op)
+{
+    struct qdisk *d = r->q->disk;
+
+    r->io = (struct blk_io_req){
+        .op = op,
+        .offset = r->req.sector_number * d->sector_size,
+        .iov = r->iov,
+        .iovcnt = r->iovcnt,
+        .done = on_io_done,
+        .opaque = r,
+    };
+    if (op == BLK_IO_DISCARD || op == BLK_IO_SECURE_DISCARD) {
+        r->io.len = r->req.nr_sectors * d->sector_size;
+        r->io.iov = NULL;
+        r->io.iovcnt = 0;
+    } else if (op == BLK_IO_FLUSH) {
+        r->io.offset = 0;
+        r->io.iov = NULL;
+        r->io.iovcnt = 0;
+    }
+    blk_io_submit(d->io, &r->io);
+}
+
+static int16_t status_of(int result)
+{
+    if (result == 0)
+        return BLKIF_RSP_OKAY;
+    return result == -EOPNOTSUPP ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
+}
+
+static void on_io_done(struct blk_io_req *io, int result)
+{
+    struct qdisk_req *r = io->opaque;
+    struct qdisk *d = r->q->disk;
+
+    if (result < 0)
+        log_limited(&d->rl, d->domid, dev_name(d), "I/O error at sector %" G_GUINT64_FORMAT ": %s",
+                    r->req.sector_number, g_strerror(-result));
+    if (r->q->closing) {
+        finish(r, BLKIF_RSP_ERROR);
+        return;
+    }
+    if (result == 0 && io->op == BLK_IO_WRITE && r->flush_after_write) {
+        /* FLUSH_DISKCACHE with data: stable before we answer. */
+        r->flush_after_write = false;
+        submit_io(r, BLK_IO_FLUSH);
+        blk_io_kick(d->io);
+        return;
+    }
+    if (result == 0 && io->op == BLK_IO_READ && r->bounce && !copy_segments(r, true))
+        result = -EFAULT;
+    finish(r, status_of(result));
+}
+
+/* Checks every segment and the sector range; fills bytes. */
+static const char *check_segments(struct qdisk_req *r)
+{
+    struct qdisk *d = r->q->disk;
+    uint64_t sectors = 0;
+
+    for (unsigned int i = 0; i < r->nr_segs; i++) {
+        const struct blkif_request_segment *s = &r->segs[i];
+        if (s->first_sect > s->last_sect || s->last_sect >= sectors_per_page(d))
+            return "segment sectors out of the page";
+        sectors += (uint64_t)(s->last_sect - s->first_sect + 1);
+    }
+    uint64_t disk_sectors = d->size / d->sector_size;
+    if (r->req.sector_number > disk_sectors || sectors > disk_sectors - r->req.sector_number)
+        return "sectors beyond the end of the disk";
+    r->bytes = sectors * d->sector_size;
+    return NULL;
+}
+
+/* Copies the indirect pages once, then reads the segments from the copy. */
+static const char *fetch_indirect(struct qdisk_req *r)
+{
+    struct qdisk *d = r->q->disk;
+    unsigned int n = r->req.nr_segments;
+    unsigned int pages = (n + BLKIF_SEGS_PER_INDIRECT_PAGE - 1) / BLKIF_SEGS_PER_INDIRECT_PAGE;
+    struct hv_grant_copy_seg copies[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
+    g_autofree uint8_t *buf = g_malloc((size_t)pages * BLKIF_PAGE_SIZE);
+
+    if (n == 0 || n > QDISK_MAX_INDIRECT_SEGMENTS)
+        return "indirect segment count out of range";
+    if (r->req.indirect_op != BLKIF_OP_READ && r->req.indirect_op != BLKIF_OP_WRITE)
+        return "indirect operation is not read or write";
+    for (unsigned int i = 0; i < pages; i++)
+        copies[i] = (struct hv_grant_copy_seg){
+            .ref = r->req.indirect_grefs[i],
+            .len = BLKIF_PAGE_SIZE,
+            .local = buf + (size_t)i * BLKIF_PAGE_SIZE,
+        };
+    if (d->hv->ops->grant_copy(d->hv, copies, pages) < 0)
+        return "indirect pages could not be copied";
+    for (unsigned int i = 0; i < pages; i++)
+        if (copies[i].status != GNTST_okay)
+            return "an indirect page's grant was refused";
+    r->indirect_segs = g_new(struct blkif_request_segment, n);
+    for (unsigned int i = 0; i < n; i++)
+        blkif_parse_indirect_page(buf + (size_t)(i / BLKIF_SEGS_PER_INDIRECT_PAGE) * BLKIF_PAGE_SIZE, i,
+                                  &r->indirect_segs[i]);
+    r->segs = r->indirect_segs;
+    r->nr_segs = n;
+    return NULL;
+}
+
+/* Read or write (direct, indirect or a flush with data). NULL or why not. */
+static const char *start_rw(struct qdisk_req *r, bool write)
+{
+    struct qdisk *d = r->q->disk;
+    bool grant_failed = false;
+    const char *why = check_segments(r);
+
+    if (why)
+        return why;
+    if (write && d->readonly)
+        return "write to a read-only disk";
+    if (!map_zero_copy(r, &grant_failed)) {
+        if (grant_failed)
+            return "a data grant could not be mapped";
+        if (!setup_bounce(r))
+            return "out of memory";
+        if (write && !copy_segments(r, false))
+            return "a data grant could not be copied";
+    }
+    submit_io(r, write ? BLK_IO_WRITE : BLK_IO_READ);
+    return NULL;
+}
+
+static const char *start_discard(struct qdisk_req *r, int16_t *status)
+{
+    struct qdisk *d = r->q->disk;
+    uint64_t disk_sectors = d->size / d->sector_size;
+
+    if (!d->discard) {
+        *status = BLKIF_RSP_EOPNOTSUPP;
+        return "discard was not offered";
+    }
+    if (r->req.sector_number > disk_sectors || r->req.nr_sectors > disk_sectors - r->req.sector_number)
+        return "discard beyond the end of the disk";
+    if (r->req.nr_sectors == 0) {
+        finish(r, BLKIF_RSP_OKAY);
+        return NULL;
+    }
+    /* BLKIF_DISCARD_SECURE is ignored unless discard-secure was offered. */
+    bool secure = (r->req.discard_flag & BLKIF_DISCARD_SECURE) && d->discard_secure;
+    submit_io(r, secure ? BLK_IO_SECURE_DISCARD : BLK_IO_DISCARD);
+    return NULL;
+}
+
+/* Starts one request; NULL or the reason it was refused (*status says
+ * which error). */
+static const char *start_request(struct qdisk_req *r, int16_t *status)
+{
+    *status = BLKIF_RSP_ERROR;
+    switch (r->req.operation) {
+    case BLKIF_OP_READ:
+    case BLKIF_OP_WRITE:
+        if (r->req.nr_segments == 0 || r->req.nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST)
+            return "segment count out of range";
+        r->segs = r->req.seg;
+        r->nr_segs = r->req.nr_segments;
+        return start_rw(r, r->req.operation == BLKIF_OP_WRITE);
+    case BLKIF_OP_INDIRECT: {
+        const char *why = fetch_indirect(r);
+        return why ? why : start_rw(r, r->req.indirect_op == BLKIF_OP_WRITE);
+    }
+    case BLKIF_OP_FLUSH_DISKCACHE:
+        if (r->req.nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST)
+            return "segment count out of range";
+        if (r->req.nr_segments == 0 || r->q->disk->readonly) {
+            submit_io(r, BLK_IO_FLUSH);
+            return NULL;
+        }
+        r->segs = r->req.seg;
+        r->nr_segs = r->req.nr_segments;
+        r->flush_after_write = true;
+        return start_rw(r, true);
+    case BLKIF_OP_DISCARD:
+        return start_discard(r, status);
+    default:
+        *status = BLKIF_RSP_EOPNOTSUPP;
+        return "unsupported operation";
+    }
+}
+
+static struct qdisk_req *free_slot(struct qdisk_queue *q)
+{
+    for (uint32_t i = 0; i < q->ring.size; i++)
+        if (!q->reqs[i].in_use)
+            return &q->reqs[i];
+    return NULL;
+}
+
+/* Takes everything the frontend posted. false: the ring is corrupt and
+ * the device was closed. */
+static bool drain_ring(struct qdisk_queue *q)
+{
+    struct qdisk *d = q->disk;
+
+    do {
+        uint32_t producer = blkif_ring_read_producer(&q->ring);
+        struct qdisk_req *r;
+        for (;;) {
+            struct blkif_req req;
+            enum blkif_take took = blkif_ring_take(&q->ring, producer, &req);
+            if (took == BLKIF_TAKE_CORRUPT) {
+                xenbus_device_fail(d->dev, "the frontend corrupted the ring (producer index out of range)");
+                return false;
+            }
+            if (took == BLKIF_TAKE_NONE || !(r = free_slot(q)))
+                break;
+            *r = (struct qdisk_req){ .q = q, .req = req, .in_use = true };
+            q->inflight++;
+            int16_t status;
+            const char *why = start_request(r, &status);
+            if (why) {
+                reject(q, &r->req, status, why);
+                release_req(r);
+            }
+        }
+        blk_io_kick(d->io);
+    } while (blkif_ring_final_check(&q->ring));
+    return true;
+}
+
+static gboolean on_queue_event(gint fd, GIOCondition cond, gpointer data)
+{
+    struct qdisk_queue *q = data;
+    struct hv *hv = q->disk->hv;
+    hv_port_t port = hv->ops->evtchn_pending(hv, fd);
+
+    if (port >= 0)
+        hv->ops->evtchn_unmask(hv, port);
+    drain_ring(q);
+    return G_SOURCE_CONTINUE;
+}
+
+/* ---- connect / disconnect ---- */
+
+static char *queue_key(const struct qdisk *d, unsigned int index, const char *key)
+{
+    return d->nr_queues > 1 ? g_strdup_printf("queue-%u/%s", index, key) : g_strdup(key);
+}
+
+static bool read_ring_refs(struct qdisk *d, unsigned int index, unsigned int pages, uint32_t *refs,
+                           GError **error)
+{
+    for (unsigned int i = 0; i < pages; i++) {
+        g_autofree char *name = pages == 1 ? g_strdup("ring-ref") : g_strdup_printf("ring-ref%u", i);
+        g_autofree char *key = queue_key(d, index, name);
+        uint64_t v;
+        if (!xenbus_read_frontend_uint(d->dev, key, UINT32_MAX, &v)) {
+            g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "frontend key %s is missing or bad",
+                        key);
+            return false;
+        }
+        refs[i] = (uint32_t)v;
+    }
+    return true;
+}
+
+static void pgrant_unmap(gpointer key, gpointer value, gpointer data)
+{
+    struct hv *hv = data;
+    hv->ops->grant_unmap(hv, value, 1);
+}
+
+static void queue_close(struct qdisk_queue *q)
+{
+    struct hv *hv = q->disk->hv;
+
+    if (q->event_source) {
+        g_source_destroy(q->event_source);
+        g_source_unref(q->event_source);
+        q->event_source = NULL;
+    }
+    if (q->port >= 0)
+        hv->ops->evtchn_unbind(hv, q->port);
+    q->port = -1;
+    if (q->pgrants) {
+        g_hash_table_foreach(q->pgrants, pgrant_unmap, hv);
+        g_hash_table_destroy(q->pgrants);
+        q->pgrants = NULL;
+    }
+    if (q->ring_mem)
+        hv->ops->grant_unmap(hv, q->ring_mem, q->ring_pages);
+    q->ring_mem = NULL;
+    g_free(q->reqs);
+    q->reqs = NULL;
+}
+
+static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int pages, enum blkif_abi abi,
+                       GError **error)
+{
+    struct hv *hv = d->hv;
+    uint32_t refs[BLKIF_MAX_RING_PAGES];
+    g_autofree char *evtchn_key = queue_key(d, q->index, "event-channel");
+    uint64_t remote_port;
+    int err = 0;
+
+    if (!read_ring_refs(d, q->index, pages, refs, error))
+        return false;
+    if (!xenbus_read_frontend_uint(d->dev, evtchn_key, UINT32_MAX, &remote_port)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "frontend key %s is missing or bad",
+                    evtchn_key);
+        return false;
+    }
+    q->ring_mem = hv->ops->grant_map(hv, refs, pages, true, &err);
+    if (!q->ring_mem) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "queue %u: cannot map the ring: %s", q->index,
+                    g_strerror(-err));
+        return false;
+    }
+    q->ring_pages = pages;
+    blkif_ring_init(&q->ring, q->ring_mem, pages, abi);
+    err = hv->ops->evtchn_bind(hv, (uint32_t)remote_port, &q->port);
+    if (err < 0) {
+        q->port = -1;
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_FAILED, "queue %u: cannot bind event channel %u: %s",
+                    q->index, (unsigned int)remote_port, g_strerror(-err));
+        return false;
+    }
+    q->reqs = g_new0(struct qdisk_req, q->ring.size);
+    q->pgrants = g_hash_table_new(g_direct_hash, g_direct_equal);
+    q->event_source = g_unix_fd_source_new(hv->ops->evtchn_fd(hv, q->port), G_IO_IN);
+    g_source_set_callback(q->event_source, G_SOURCE_FUNC(on_queue_event), q, NULL);
+    g_source_attach(q->event_source, xenbus_context(d->dev->bus));
+    return true;
+}
+
+static bool read_connect_keys(struct qdisk *d, unsigned int *pages, enum blkif_abi *abi, GError **error)
+{
+    uint64_t order = 0, queues = 1, v;
+    g_autofree char *protocol = xenbus_read_frontend(d->dev, "protocol");
+    g_autofree char *order_s = xenbus_read_frontend(d->dev, "ring-page-order");
+    g_autofree char *queues_s = xenbus_read_frontend(d->dev, "multi-queue-num-queues");
+
+    if (order_s && !xenbus_parse_uint(order_s, BLKIF_MAX_RING_PAGE_ORDER, &order)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "ring-page-order '%s' is above %u",
+                    order_s, BLKIF_MAX_RING_PAGE_ORDER);
+        return false;
+    }
+    if (queues_s && (!xenbus_parse_uint(queues_s, QDISK_MAX_QUEUES, &queues) || queues == 0)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "multi-queue-num-queues '%s' is not 1..%u", queues_s, QDISK_MAX_QUEUES);
+        return false;
+    }
+    if (!blkif_abi_from_protocol(protocol, abi)) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "unknown protocol '%s'", protocol);
+        return false;
+    }
+    *pages = 1u << order;
+    d->nr_queues = (unsigned int)queues;
+    d->persistent = xenbus_read_frontend_uint(d->dev, "feature-persistent", 1, &v) && v == 1;
+    /* Large sectors only for a frontend that says it copes (blkif.h). */
+    unsigned int lbs = blk_io_logical_block_size(d->io);
+    d->sector_size = xenbus_read_frontend_uint(d->dev, "feature-large-sector-size", 1, &v) && v == 1 &&
+                             lbs > 512 ? lbs : 512;
+    return true;
+}
+
+static void qdisk_disconnect(struct xenbus_device *dev)
+{
+    struct qdisk *d = dev->priv;
+
+    if (!d->queues)
+        return;
+    for (unsigned int i = 0; i < d->nr_queues; i++)
+        d->queues[i].closing = true;
+    /* The engine finishes what is in flight before the pages it reads
+     * into go away; completions only release their slots now. */
+    blk_io_close(d->io);
+    d->io = NULL;
+    for (unsigned int i = 0; i < d->nr_queues; i++)
+        queue_close(&d->queues[i]);
+    g_free(d->queues);
+    d->queues = NULL;
+    log_info(d->domid, dev_name(d), "disconnected");
+}
+
+static bool qdisk_connect(struct xenbus_device *dev, GError **error)
+{
+    struct qdisk *d = dev->priv;
+    unsigned int pages;
+    enum blkif_abi abi;
+
+    if (!d->io && !open_storage(d, error))
+        return false;
+    if (!read_connect_keys(d, &pages, &abi, error))
+        return false;
+    d->queues = g_new0(struct qdisk_queue, d->nr_queues);
+    for (unsigned int i = 0; i < d->nr_queues; i++)
+        d->queues[i] = (struct qdisk_queue){ .disk = d, .index = i, .port = -1 };
+    for (unsigned int i = 0; i < d->nr_queues; i++)
+        if (!queue_open(d, &d->queues[i], pages, abi, error)) {
+            qdisk_disconnect(dev);
+            return false;
+        }
+    write_geometry(d);
+    log_info(d->domid, dev_name(d), "connected: %u queue(s) of %u ring page(s), %s ABI, %s grants, "
+             "%u-byte sectors",
+             d->nr_queues, pages, abi == BLKIF_ABI_X86_32 ? "x86_32" : "64-bit",
+             d->persistent ? "persistent" : "copied", d->sector_size);
+    /* Requests posted before we were listening. */
+    for (unsigned int i = 0; i < d->nr_queues; i++)
+        drain_ring(&d->queues[i]);
+    return true;
+}
+
+/* The toolstack touched our directory: the image may have grown. */
+static void qdisk_backend_changed(struct xenbus_device *dev)
+{
+    struct qdisk *d = dev->priv;
+    uint64_t size;
+
+    if (!d->io || !blk_io_refresh_size(d->io, &size))
+        return;
+    log_info(d->domid, dev_name(d), "resized: %" G_GUINT64_FORMAT " -> %" G_GUINT64_FORMAT " bytes",
+             d->size, size);
+    d->size = size;
+    write_geometry(d);
+    xenbus_reannounce_state(dev);
+}
+
+const struct xenbus_device_ops qdisk_ops = {
+    .type = "qdisk",
+    .frontend_type = "vbd",
+    .init = qdisk_init,
+    .connect = qdisk_connect,
+    .disconnect = qdisk_disconnect,
+    .backend_changed = qdisk_backend_changed,
+    .free = qdisk_free,
+};

@@ -1,0 +1,332 @@
+# SPDX-License-Identifier: MIT
+"""qdisk from a scripted guest: the toolstack's xenstore keys, the xenbus
+handshake, and blkif requests written byte by byte into guest memory
+through xensim's qtest socket (grant table v1 and event channels as a real
+guest has them). Every malformed request gets its protocol error and the
+ring keeps working; a corrupt producer index closes the device."""
+import os
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+from ioreqd_proc import Ioreqd
+from xensim import Xensim
+
+DOMID = 3
+DEVID = 51712
+PAGE = 4096
+TABLE = 0x100000          # grant table frame
+RING = 0x200000           # the shared ring
+DATA = 0x300000           # data pages, granted as refs DATA_REF + i
+RING_REF = 1
+DATA_REF = 8
+GTF_permit_access = 1
+GTF_readonly = 4
+
+OP_READ, OP_WRITE, OP_BARRIER, OP_FLUSH, OP_DISCARD, OP_INDIRECT = 0, 1, 2, 3, 5, 6
+RSP_OKAY, RSP_ERROR, RSP_EOPNOTSUPP = 0, -1, -2
+
+BE = f"/local/domain/0/backend/qdisk/{DOMID}/{DEVID}"
+FE = f"/local/domain/{DOMID}/device/vbd/{DEVID}"
+
+
+def request(op, rid, sector, segs, nr_segments=None):
+    """A 64-bit blkif_request: segs are (gref, first_sect, last_sect)."""
+    raw = struct.pack("<BBHxxxxQQ", op, len(segs) if nr_segments is None else nr_segments,
+                      DEVID & 0xffff, rid, sector)
+    for gref, first, last in segs:
+        raw += struct.pack("<IBBxx", gref, first, last)
+    return raw.ljust(112, b"\0")
+
+
+def discard(rid, sector, nr_sectors, flag=0):
+    return struct.pack("<BBHxxxxQQQ", OP_DISCARD, flag, DEVID & 0xffff, rid, sector,
+                       nr_sectors).ljust(112, b"\0")
+
+
+class QdiskRingTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.image = os.path.join(self.tmp.name, "disk.img")
+        self.pattern = bytes((i * 7 + (i >> 9)) & 0xff for i in range(1 << 20))
+        with open(self.image, "wb") as f:
+            f.write(self.pattern * 4)  # 4 MiB
+        self.sim = Xensim(self.tmp.name, [f"{DOMID},mem=64M,vcpus=1"])
+        self.q = self.sim.qtest(DOMID)
+        self.dm = None
+        self.req_prod = 0
+        self.rsp_cons = 0
+
+    def tearDown(self):
+        if self.dm:
+            self.dm.stop()
+        self.sim.stop()
+        self.tmp.cleanup()
+
+    # -- xenstore, as the toolstack (dom0) --
+    def xs(self, *args, check=True):
+        env = dict(os.environ, XENSTORED_PATH=os.path.join(self.tmp.name, "xenstore"))
+        p = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=10)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{args}: {p.stderr}")
+        return p.stdout.strip()
+
+    def read_key(self, path):
+        p = self.xs("xenstore-read", path, check=False)
+        return p if p else None
+
+    def wait_key(self, path, want, timeout=20):
+        deadline = time.monotonic() + timeout
+        value = None
+        while time.monotonic() < deadline:
+            value = self.read_key(path)
+            if value == want:
+                return
+            time.sleep(0.02)
+        self.fail(f"{path} is {value!r}, waited for {want!r}\n{self.dm.stderr() if self.dm else ''}")
+
+    def add_disk(self, mode="w", **overrides):
+        """The keys libxl writes for a qdisk vbd; state=1 goes last."""
+        self.xs("xenstore-write",
+                f"{FE}/backend", BE, f"{FE}/backend-id", "0", f"{FE}/state", "1",
+                f"{FE}/virtual-device", str(DEVID), f"{FE}/device-type", "disk")
+        keys = {"frontend": FE, "frontend-id": str(DOMID), "online": "1",
+                "params": f"raw:{self.image}", "mode": mode, "device-type": "disk",
+                "removable": "0"}
+        keys.update({k.replace("_", "-"): v for k, v in overrides.items()})
+        args = [x for k, v in keys.items() for x in (f"{BE}/{k}", v)]
+        self.xs("xenstore-write", *args, f"{BE}/state", "1")
+
+    def start(self, **kw):
+        self.add_disk(**kw)
+        self.dm = Ioreqd(self.tmp.name, DOMID, ["-machine", "xenfv"])
+        self.wait_key(f"{BE}/state", "2")
+
+    # -- the guest's side --
+    def grant(self, ref, gpa, readonly=False):
+        flags = GTF_permit_access | (GTF_readonly if readonly else 0)
+        self.q.ok(f"writeq {TABLE + 8 * ref:#x} {(gpa >> 12) << 32 | flags:#x}")
+
+    def write_mem(self, gpa, data):
+        for off in range(0, len(data), 1024):  # qtest lines are bounded
+            chunk = data[off:off + 1024]
+            self.q.ok(f"write {gpa + off:#x} {len(chunk)} 0x{chunk.hex()}")
+
+    def read_mem(self, gpa, n):
+        r = self.q.cmd(f"read {gpa:#x} {n}")
+        self.assertTrue(r.startswith("OK 0x"), r)
+        return bytes.fromhex(r[5:])
+
+    def connect(self):
+        self.q.ok(f"xen_gnttab_setup {TABLE:#x} 1")
+        self.write_mem(RING, struct.pack("<IIII", 0, 1, 0, 1))  # SHARED_RING_INIT
+        self.grant(RING_REF, RING)
+        for i in range(16):
+            self.grant(DATA_REF + i, DATA + i * PAGE)
+        self.port = self.q.ok("xen_evtchn_alloc_unbound 0")
+        self.xs("xenstore-write", f"{FE}/ring-ref", str(RING_REF), f"{FE}/event-channel",
+                str(self.port), f"{FE}/protocol", "x86_64-abi", f"{FE}/state", "3")
+        self.wait_key(f"{BE}/state", "4")
+        self.xs("xenstore-write", f"{FE}/state", "4")
+
+    def submit(self, *reqs):
+        for raw in reqs:
+            self.write_mem(RING + 64 + (self.req_prod % 32) * 112, raw)
+            self.req_prod += 1
+        self.q.ok(f"writel {RING:#x} {self.req_prod:#x}")
+        self.q.ok(f"xen_evtchn_send {self.port}")
+
+    def responses(self, n, timeout=10):
+        """The next n responses as (id, op, status)."""
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n:
+            rsp_prod = struct.unpack("<I", self.read_mem(RING + 8, 4))[0]
+            while self.rsp_cons != rsp_prod and len(out) < n:
+                raw = self.read_mem(RING + 64 + (self.rsp_cons % 32) * 112, 16)
+                rid, op, status = struct.unpack("<QBxh", raw[:12])
+                out.append((rid, op, status))
+                self.rsp_cons += 1
+            if len(out) < n:
+                if time.monotonic() > deadline:
+                    self.fail(f"only {len(out)} of {n} responses\n{self.dm.stderr()}")
+                self.q.event(timeout=0.2)
+        # Ask for an event at the next response, as a frontend does.
+        self.q.ok(f"writel {RING + 12:#x} {self.rsp_cons + 1:#x}")
+        return out
+
+    def one(self, raw):
+        self.submit(raw)
+        return self.responses(1)[0]
+
+    # -- tests --
+    def test_handshake_features(self):
+        self.start()
+        self.assertEqual(self.read_key(f"{BE}/sectors"), str(4 * 2048))
+        self.assertEqual(self.read_key(f"{BE}/sector-size"), "512")
+        self.assertEqual(self.read_key(f"{BE}/feature-flush-cache"), "1")
+        self.assertEqual(self.read_key(f"{BE}/feature-persistent"), "1")
+        self.assertEqual(self.read_key(f"{BE}/feature-max-indirect-segments"), "256")
+        self.assertEqual(self.read_key(f"{BE}/max-ring-page-order"), "4")
+        self.assertEqual(self.read_key(f"{BE}/multi-queue-max-queues"), "4")
+        self.assertEqual(self.read_key(f"{BE}/info"), "0")
+        self.assertEqual(self.read_key(f"{BE}/hotplug-status"), "connected")
+        self.connect()
+        # Frontend closes: backend follows to Closed, then reconnects.
+        self.xs("xenstore-write", f"{FE}/state", "5")
+        self.wait_key(f"{BE}/state", "5")
+        self.xs("xenstore-write", f"{FE}/state", "6")
+        self.wait_key(f"{BE}/state", "6")
+        self.xs("xenstore-write", f"{FE}/state", "1")
+        self.wait_key(f"{BE}/state", "2")
+        self.req_prod = self.rsp_cons = 0
+        self.connect()
+        self.assertEqual(self.one(request(OP_READ, 1, 0, [(DATA_REF, 0, 7)])), (1, OP_READ, RSP_OKAY))
+
+    def test_read_write_flush_discard(self):
+        self.start()
+        self.connect()
+        # Read two pages' worth from sector 16 into two data pages.
+        rsp = self.one(request(OP_READ, 10, 16, [(DATA_REF, 0, 7), (DATA_REF + 1, 2, 5)]))
+        self.assertEqual(rsp, (10, OP_READ, RSP_OKAY))
+        self.assertEqual(self.read_mem(DATA, PAGE), self.pattern[16 * 512:16 * 512 + PAGE])
+        self.assertEqual(self.read_mem(DATA + PAGE + 1024, 2048),
+                         self.pattern[16 * 512 + PAGE:16 * 512 + PAGE + 2048])
+        # Write one sector from the middle of a page; flush.
+        payload = bytes(range(256)) * 2
+        self.write_mem(DATA + 2 * PAGE + 3 * 512, payload)
+        self.assertEqual(self.one(request(OP_WRITE, 11, 100, [(DATA_REF + 2, 3, 3)])),
+                         (11, OP_WRITE, RSP_OKAY))
+        self.assertEqual(self.one(request(OP_FLUSH, 12, 0, [])), (12, OP_FLUSH, RSP_OKAY))
+        with open(self.image, "rb") as f:
+            f.seek(100 * 512)
+            self.assertEqual(f.read(512), payload)
+        # A flush carrying data writes it and is stable when answered.
+        self.write_mem(DATA + 3 * PAGE, b"\xab" * PAGE)
+        self.assertEqual(self.one(request(OP_FLUSH, 13, 200, [(DATA_REF + 3, 0, 7)])),
+                         (13, OP_FLUSH, RSP_OKAY))
+        with open(self.image, "rb") as f:
+            f.seek(200 * 512)
+            self.assertEqual(f.read(PAGE), b"\xab" * PAGE)
+        # Discard where offered; barrier is not offered.
+        if self.read_key(f"{BE}/feature-discard") == "1":
+            self.assertEqual(self.one(discard(14, 200, 8)), (14, OP_DISCARD, RSP_OKAY))
+        self.assertEqual(self.one(request(OP_BARRIER, 15, 0, [])), (15, OP_BARRIER, RSP_EOPNOTSUPP))
+
+    def test_bad_requests_keep_ring_working(self):
+        self.start()
+        self.connect()
+        sectors = 4 * 2048
+        bad = [
+            (request(99, 1, 0, [(DATA_REF, 0, 7)]), RSP_EOPNOTSUPP),
+            (request(OP_READ, 2, 0, [], nr_segments=0), RSP_ERROR),
+            (request(OP_READ, 3, 0, [(DATA_REF, 0, 7)] * 11, nr_segments=12), RSP_ERROR),
+            (request(OP_READ, 4, 0, [(DATA_REF, 5, 4)]), RSP_ERROR),
+            (request(OP_READ, 5, 0, [(DATA_REF, 0, 8)]), RSP_ERROR),
+            (request(OP_READ, 6, sectors - 4, [(DATA_REF, 0, 7)]), RSP_ERROR),
+            (request(OP_READ, 7, 2**64 - 1, [(DATA_REF, 0, 0)]), RSP_ERROR),
+            (request(OP_READ, 8, 0, [(900, 0, 7)]), RSP_ERROR),       # ref beyond the table
+            (request(OP_READ, 9, 0, [(DATA_REF + 20, 0, 7)]), RSP_ERROR),  # never granted
+            (discard(10, sectors - 1, 2), RSP_ERROR),
+        ]
+        for raw, want in bad:
+            rid = struct.unpack("<Q", raw[8:16])[0]
+            rsp = self.one(raw)
+            self.assertEqual((rsp[0], rsp[2]), (rid, want), f"request {rid}")
+        # A read-only grant cannot receive read data.
+        self.grant(DATA_REF + 5, DATA + 5 * PAGE, readonly=True)
+        self.assertEqual(self.one(request(OP_READ, 20, 0, [(DATA_REF + 5, 0, 7)]))[2], RSP_ERROR)
+        # Still serving.
+        self.assertEqual(self.one(request(OP_READ, 21, 8, [(DATA_REF, 0, 7)])), (21, OP_READ, RSP_OKAY))
+        self.assertEqual(self.read_mem(DATA, PAGE), self.pattern[8 * 512:8 * 512 + PAGE])
+        log = self.dm.stderr()
+        self.assertIn("refused", log)
+        self.assertLess(log.count("refused"), 30, "refusals are rate-limited")
+
+    def test_read_only_disk(self):
+        self.start(mode="r")
+        self.assertEqual(self.read_key(f"{BE}/info"), "4")
+        self.assertEqual(self.read_key(f"{BE}/feature-discard"), "0")
+        self.connect()
+        self.write_mem(DATA, b"\x55" * PAGE)
+        self.assertEqual(self.one(request(OP_WRITE, 1, 0, [(DATA_REF, 0, 7)]))[2], RSP_ERROR)
+        self.assertEqual(self.one(request(OP_READ, 2, 0, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
+        with open(self.image, "rb") as f:
+            self.assertEqual(f.read(PAGE), self.pattern[:PAGE])
+
+    def test_corrupt_producer_closes_device(self):
+        self.start()
+        self.connect()
+        self.assertEqual(self.one(request(OP_READ, 1, 0, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
+        self.q.ok(f"writel {RING:#x} {self.req_prod + 1000:#x}")
+        self.q.ok(f"xen_evtchn_send {self.port}")
+        self.wait_key(f"{BE}/state", "5")
+        self.assertIn("corrupted the ring", self.read_key(f"{BE}/error") or "")
+        # The frontend gives up and starts over: served again.
+        self.xs("xenstore-write", f"{FE}/state", "6")
+        self.wait_key(f"{BE}/state", "6")
+        self.xs("xenstore-write", f"{FE}/state", "1")
+        self.wait_key(f"{BE}/state", "2")
+        self.req_prod = self.rsp_cons = 0
+        self.connect()
+        self.assertEqual(self.one(request(OP_READ, 2, 0, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
+
+    def test_bad_toolstack_keys(self):
+        cases = [
+            ("params", "qcow2:/nonexistent.qcow2", "qemu-nbd"),
+            ("params", f"raw:{self.tmp.name}/missing.img", "missing.img"),
+            ("mode", "rw", "mode"),
+            ("frontend-id", "4", "frontend-id"),
+            ("frontend", "/local/domain/3/device/vbd/1", "frontend is"),
+            ("removable", "yes", "removable"),
+        ]
+        self.dm = Ioreqd(self.tmp.name, DOMID, ["-machine", "xenfv"])
+        for key, value, words in cases:
+            with self.subTest(key=key):
+                self.add_disk(**{key: value})
+                self.wait_key(f"{BE}/state", "6")
+                self.assertEqual(self.read_key(f"{BE}/hotplug-status"), "error")
+                self.assertIn(words, self.read_key(f"{BE}/hotplug-error") or "")
+                self.xs("xenstore-rm", BE)
+                self.xs("xenstore-rm", FE)
+        # A good disk afterwards is served.
+        self.add_disk()
+        self.wait_key(f"{BE}/state", "2")
+
+    def test_frontend_never_appears_then_unplug(self):
+        self.xs("xenstore-write", f"{BE}/frontend", FE, f"{BE}/frontend-id", str(DOMID),
+                f"{BE}/online", "1", f"{BE}/params", f"raw:{self.image}", f"{BE}/mode", "w",
+                f"{BE}/state", "1")
+        self.dm = Ioreqd(self.tmp.name, DOMID, ["-machine", "xenfv"])
+        self.wait_key(f"{BE}/state", "2")
+        time.sleep(0.5)
+        self.assertEqual(self.read_key(f"{BE}/state"), "2")
+        # Waiting costs nothing: ioreqd sleeps.
+        with open(f"/proc/{self.dm.pid}/stat") as f:
+            before = int(f.read().split()[13])
+        time.sleep(1.0)
+        with open(f"/proc/{self.dm.pid}/stat") as f:
+            after = int(f.read().split()[13])
+        self.assertLess(after - before, 10, "CPU ticks while waiting for a frontend")
+        # The toolstack unplugs it as libxl does.
+        self.xs("xenstore-write", f"{BE}/online", "0", f"{BE}/state", "5")
+        self.wait_key(f"{BE}/state", "6")
+        self.assertIn("device removed", self.dm.stderr())
+
+    def test_unplug_connected_disk(self):
+        self.start()
+        self.connect()
+        self.xs("xenstore-write", f"{BE}/online", "0")
+        self.wait_key(f"{BE}/state", "5")
+        self.xs("xenstore-write", f"{FE}/state", "6")
+        self.wait_key(f"{BE}/state", "6")
+        deadline = time.monotonic() + 10
+        while "device removed" not in self.dm.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn("device removed", self.dm.stderr())
+
+
+if __name__ == "__main__":
+    unittest.main()
