@@ -41,6 +41,20 @@ def request(op, rid, sector, segs, nr_segments=None):
     return raw.ljust(112, b"\0")
 
 
+def request32(op, rid, sector, segs):
+    """The same request as a 32-bit x86 frontend lays it out."""
+    raw = struct.pack("<BBHQQ", op, len(segs), DEVID & 0xffff, rid, sector)
+    for gref, first, last in segs:
+        raw += struct.pack("<IBBxx", gref, first, last)
+    return raw.ljust(108, b"\0")
+
+
+def indirect(op, rid, sector, nr_segments, grefs):
+    raw = struct.pack("<BBHxxxxQQHxx", OP_INDIRECT, op, nr_segments, rid, sector, DEVID & 0xffff)
+    raw += struct.pack("<8I", *(list(grefs) + [0] * (8 - len(grefs))))
+    return raw.ljust(112, b"\0")
+
+
 def discard(rid, sector, nr_sectors, flag=0):
     return struct.pack("<BBHxxxxQQQ", OP_DISCARD, flag, DEVID & 0xffff, rid, sector,
                        nr_sectors).ljust(112, b"\0")
@@ -56,8 +70,6 @@ class QdiskRingTest(unittest.TestCase):
         self.sim = Xensim(self.tmp.name, [f"{DOMID},mem=64M,vcpus=1"])
         self.q = self.sim.qtest(DOMID)
         self.dm = None
-        self.req_prod = 0
-        self.rsp_cons = 0
 
     def tearDown(self):
         if self.dm:
@@ -119,43 +131,83 @@ class QdiskRingTest(unittest.TestCase):
         self.assertTrue(r.startswith("OK 0x"), r)
         return bytes.fromhex(r[5:])
 
-    def connect(self):
+    def connect(self, protocol="x86_64-abi", order=0, queues=1, persistent=False, extra=()):
+        """The frontend's half of the handshake; returns when Connected."""
         self.q.ok(f"xen_gnttab_setup {TABLE:#x} 1")
-        self.write_mem(RING, struct.pack("<IIII", 0, 1, 0, 1))  # SHARED_RING_INIT
-        self.grant(RING_REF, RING)
         for i in range(16):
             self.grant(DATA_REF + i, DATA + i * PAGE)
-        self.port = self.q.ok("xen_evtchn_alloc_unbound 0")
-        self.xs("xenstore-write", f"{FE}/ring-ref", str(RING_REF), f"{FE}/event-channel",
-                str(self.port), f"{FE}/protocol", "x86_64-abi", f"{FE}/state", "3")
+        self.entry = 108 if protocol == "x86_32-abi" else 112
+        pages = 1 << order
+        size = 1
+        while size * 2 <= (pages * PAGE - 64) // self.entry:
+            size *= 2
+        self.queues = []
+        keys = [f"{FE}/protocol", protocol]
+        if order:
+            keys += [f"{FE}/ring-page-order", str(order)]
+        if queues > 1:
+            keys += [f"{FE}/multi-queue-num-queues", str(queues)]
+        if persistent:
+            keys += [f"{FE}/feature-persistent", "1"]
+        for qi in range(queues):
+            ring = RING + qi * 16 * PAGE
+            self.write_mem(ring, struct.pack("<IIII", 0, 1, 0, 1))  # SHARED_RING_INIT
+            prefix = f"{FE}/queue-{qi}/" if queues > 1 else f"{FE}/"
+            for i in range(pages):
+                ref = RING_REF + 100 + qi * 16 + i
+                self.grant(ref, ring + i * PAGE)
+                name = "ring-ref" if pages == 1 else f"ring-ref{i}"
+                keys += [prefix + name, str(ref)]
+            port = self.q.ok("xen_evtchn_alloc_unbound 0")
+            keys += [prefix + "event-channel", str(port)]
+            self.queues.append({"ring": ring, "port": port, "size": size, "req_prod": 0,
+                                "rsp_cons": 0})
+        self.use_queue(0)
+        self.xs("xenstore-write", *keys, *extra, f"{FE}/state", "3")
         self.wait_key(f"{BE}/state", "4")
         self.xs("xenstore-write", f"{FE}/state", "4")
 
+    def use_queue(self, qi):
+        self.cur = self.queues[qi]
+
+    def slot(self, idx):
+        return self.cur["ring"] + 64 + (idx % self.cur["size"]) * self.entry
+
     def submit(self, *reqs):
+        c = self.cur
         for raw in reqs:
-            self.write_mem(RING + 64 + (self.req_prod % 32) * 112, raw)
-            self.req_prod += 1
-        self.q.ok(f"writel {RING:#x} {self.req_prod:#x}")
-        self.q.ok(f"xen_evtchn_send {self.port}")
+            self.write_mem(self.slot(c["req_prod"]), raw[:self.entry])
+            c["req_prod"] += 1
+        self.q.ok(f"writel {c['ring']:#x} {c['req_prod']:#x}")
+        self.q.ok(f"xen_evtchn_send {c['port']}")
 
     def responses(self, n, timeout=10):
         """The next n responses as (id, op, status)."""
+        c = self.cur
         out = []
         deadline = time.monotonic() + timeout
         while len(out) < n:
-            rsp_prod = struct.unpack("<I", self.read_mem(RING + 8, 4))[0]
-            while self.rsp_cons != rsp_prod and len(out) < n:
-                raw = self.read_mem(RING + 64 + (self.rsp_cons % 32) * 112, 16)
-                rid, op, status = struct.unpack("<QBxh", raw[:12])
+            rsp_prod = struct.unpack("<I", self.read_mem(c["ring"] + 8, 4))[0]
+            while c["rsp_cons"] != rsp_prod and len(out) < n:
+                raw = self.read_mem(self.slot(c["rsp_cons"]), 12)
+                rid, op, status = struct.unpack("<QBxh", raw)
                 out.append((rid, op, status))
-                self.rsp_cons += 1
+                c["rsp_cons"] += 1
             if len(out) < n:
                 if time.monotonic() > deadline:
                     self.fail(f"only {len(out)} of {n} responses\n{self.dm.stderr()}")
                 self.q.event(timeout=0.2)
         # Ask for an event at the next response, as a frontend does.
-        self.q.ok(f"writel {RING + 12:#x} {self.rsp_cons + 1:#x}")
+        self.q.ok(f"writel {c['ring'] + 12:#x} {c['rsp_cons'] + 1:#x}")
         return out
+
+    @property
+    def port(self):
+        return self.cur["port"]
+
+    @property
+    def req_prod(self):
+        return self.cur["req_prod"]
 
     def one(self, raw):
         self.submit(raw)
@@ -181,7 +233,6 @@ class QdiskRingTest(unittest.TestCase):
         self.wait_key(f"{BE}/state", "6")
         self.xs("xenstore-write", f"{FE}/state", "1")
         self.wait_key(f"{BE}/state", "2")
-        self.req_prod = self.rsp_cons = 0
         self.connect()
         self.assertEqual(self.one(request(OP_READ, 1, 0, [(DATA_REF, 0, 7)])), (1, OP_READ, RSP_OKAY))
 
@@ -269,7 +320,6 @@ class QdiskRingTest(unittest.TestCase):
         self.wait_key(f"{BE}/state", "6")
         self.xs("xenstore-write", f"{FE}/state", "1")
         self.wait_key(f"{BE}/state", "2")
-        self.req_prod = self.rsp_cons = 0
         self.connect()
         self.assertEqual(self.one(request(OP_READ, 2, 0, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
 
@@ -326,6 +376,123 @@ class QdiskRingTest(unittest.TestCase):
         while "device removed" not in self.dm.stderr() and time.monotonic() < deadline:
             time.sleep(0.05)
         self.assertIn("device removed", self.dm.stderr())
+
+    def test_x86_32_abi(self):
+        self.start()
+        self.connect(protocol="x86_32-abi")
+        self.assertEqual(self.cur["size"], 32)
+        self.write_mem(DATA, b"\x32" * PAGE)
+        self.assertEqual(self.one(request32(OP_WRITE, 0x1234567890, 64, [(DATA_REF, 0, 7)])),
+                         (0x1234567890, OP_WRITE, RSP_OKAY))
+        self.assertEqual(self.one(request32(OP_READ, 0x99, 64, [(DATA_REF + 1, 4, 7)])),
+                         (0x99, OP_READ, RSP_OKAY))
+        self.assertEqual(self.read_mem(DATA + PAGE + 2048, 2048), b"\x32" * 2048)
+        with open(self.image, "rb") as f:
+            f.seek(64 * 512)
+            self.assertEqual(f.read(PAGE), b"\x32" * PAGE)
+
+    def test_indirect(self):
+        self.start()
+        self.connect()
+        # 14 full pages in one request, described by an indirect page.
+        segs = b"".join(struct.pack("<IBBxx", DATA_REF + i, 0, 7) for i in range(14))
+        self.write_mem(DATA + 15 * PAGE, segs)
+        for i in range(14):
+            self.write_mem(DATA + i * PAGE, bytes([0x40 + i]) * PAGE)
+        self.assertEqual(self.one(indirect(OP_WRITE, 1, 1000, 14, [DATA_REF + 15])),
+                         (1, OP_INDIRECT, RSP_OKAY))
+        with open(self.image, "rb") as f:
+            f.seek(1000 * 512)
+            data = f.read(14 * PAGE)
+        self.assertEqual(data, b"".join(bytes([0x40 + i]) * PAGE for i in range(14)))
+        # Read it back reversed through the same indirect list.
+        self.write_mem(DATA, bytes(PAGE))
+        self.assertEqual(self.one(indirect(OP_READ, 2, 1000, 14, [DATA_REF + 15]))[2], RSP_OKAY)
+        self.assertEqual(self.read_mem(DATA, 16), bytes([0x40]) * 16)
+        # Hostile indirect requests.
+        bad = [
+            indirect(OP_READ, 3, 0, 0, [DATA_REF + 15]),
+            indirect(OP_READ, 4, 0, 257, [DATA_REF + 15]),
+            indirect(OP_FLUSH, 5, 0, 14, [DATA_REF + 15]),
+            indirect(OP_READ, 6, 0, 14, [400]),           # indirect page not granted
+            indirect(OP_READ, 7, 8190, 14, [DATA_REF + 15]),  # past the end
+        ]
+        for raw in bad:
+            rid = struct.unpack("<Q", raw[8:16])[0]
+            self.assertEqual(self.one(raw), (rid, OP_INDIRECT, RSP_ERROR), f"request {rid}")
+        self.write_mem(DATA + 15 * PAGE, struct.pack("<IBBxx", DATA_REF, 3, 1))  # first > last
+        self.assertEqual(self.one(indirect(OP_READ, 8, 0, 1, [DATA_REF + 15]))[2], RSP_ERROR)
+        self.assertEqual(self.one(request(OP_READ, 9, 0, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
+
+    def test_multi_queue_multi_page_ring(self):
+        self.start()
+        self.connect(order=2, queues=3)
+        self.assertEqual(self.cur["size"], 128)
+        self.assertIn("3 queue(s) of 4 ring page(s)", self.dm.stderr())
+        for qi in (2, 0, 1):
+            self.use_queue(qi)
+            reqs = [request(OP_READ, 1000 * qi + i, 8 * i, [(DATA_REF + qi, 0, 7)]) for i in range(40)]
+            self.submit(*reqs)
+            got = self.responses(40)
+            self.assertEqual(sorted(r[0] for r in got), [1000 * qi + i for i in range(40)])
+            self.assertTrue(all(r[2] == RSP_OKAY for r in got))
+        # Asking for more than offered is refused at connect.
+        self.xs("xenstore-write", f"{FE}/state", "6")
+        self.wait_key(f"{BE}/state", "6")
+        self.xs("xenstore-write", f"{FE}/state", "1")
+        self.wait_key(f"{BE}/state", "2")
+        self.connect_expect_failure(f"{FE}/multi-queue-num-queues", "5", "multi-queue-num-queues")
+        self.connect_expect_failure(f"{FE}/ring-page-order", "5", "ring-page-order")
+        self.connect_expect_failure(f"{FE}/protocol", "pdp11-abi", "protocol")
+
+    def connect_expect_failure(self, key, value, words):
+        self.xs("xenstore-write", f"{FE}/ring-ref", "1", f"{FE}/event-channel", "1", key, value,
+                f"{FE}/state", "3")
+        self.wait_key(f"{BE}/state", "5")
+        self.assertIn(words, self.read_key(f"{BE}/error") or "")
+        self.xs("xenstore-rm", key)
+        self.xs("xenstore-write", f"{FE}/state", "6")
+        self.wait_key(f"{BE}/state", "6")
+        self.xs("xenstore-write", f"{FE}/state", "1")
+        self.wait_key(f"{BE}/state", "2")
+
+    def test_persistent_grants_stay_mapped(self):
+        GTF_reading, GTF_writing = 1 << 3, 1 << 4
+        self.start()
+        self.connect(persistent=True)
+        self.assertIn("persistent grants", self.dm.stderr())
+        for i in range(3):
+            self.write_mem(DATA, bytes([i]) * PAGE)
+            self.assertEqual(self.one(request(OP_WRITE, i, 8, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
+            self.assertEqual(self.one(request(OP_READ, 10 + i, 8, [(DATA_REF + 1, 0, 7)]))[2], RSP_OKAY)
+            self.assertEqual(self.read_mem(DATA + PAGE, PAGE), bytes([i]) * PAGE)
+        flags = self.q.ok(f"readw {TABLE + 8 * DATA_REF:#x}")
+        self.assertEqual(flags & (GTF_reading | GTF_writing), GTF_reading | GTF_writing,
+                         "a persistent grant stays mapped after its request")
+        # Closing unmaps them.
+        self.xs("xenstore-write", f"{FE}/state", "5")
+        self.wait_key(f"{BE}/state", "5")
+        flags = self.q.ok(f"readw {TABLE + 8 * DATA_REF:#x}")
+        self.assertEqual(flags & (GTF_reading | GTF_writing), 0)
+
+    def test_copy_mode_releases_grants(self):
+        GTF_reading, GTF_writing = 1 << 3, 1 << 4
+        self.start()
+        self.connect(persistent=False)
+        self.assertEqual(self.one(request(OP_READ, 1, 8, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
+        flags = self.q.ok(f"readw {TABLE + 8 * DATA_REF:#x}")
+        self.assertEqual(flags & (GTF_reading | GTF_writing), 0)
+
+    def test_resize(self):
+        self.start()
+        self.connect()
+        with open(self.image, "r+b") as f:
+            f.truncate(8 << 20)
+        # The toolstack says something changed under the backend directory.
+        self.xs("xenstore-write", f"{BE}/params", f"raw:{self.image}")
+        self.wait_key(f"{BE}/sectors", str(8 * 2048))
+        self.assertEqual(self.read_key(f"{BE}/state"), "4")
+        self.assertEqual(self.one(request(OP_READ, 1, 8 * 2048 - 8, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
 
 
 if __name__ == "__main__":
