@@ -13,6 +13,7 @@
 #include <xenstore.h>
 
 #include "config.h"
+#include "backends/qdisk.h"
 #include "devices/machine.h"
 #include "ioreq/cli.h"
 #include "ioreq/hv.h"
@@ -27,6 +28,7 @@ struct ioreqd {
     struct hv *hv;
     struct hv_domain_info info;
     struct ioreq_server server;
+    struct xenbus *xenbus; /* PV backends (qdisk), with a Xen machine */
     GMainLoop *loop;
     GArray *fd_watches; /* guint source ids */
     bool hypervisor_lost;
@@ -151,6 +153,16 @@ static bool set_guest_ram(struct ioreqd *d, GError **error)
     return machine_set_guest_ram(d->machine, ram, error);
 }
 
+/* The Xen machines serve their guest's PV disks, as QEMU's do. The
+ * xenstore connection is opened here, before any privilege is dropped. */
+static bool start_backends(struct ioreqd *d, GError **error)
+{
+    if (d->machine->kind == MACHINE_NONE)
+        return true;
+    d->xenbus = xenbus_new(d->hv, d->cfg.domid, NULL, error);
+    return d->xenbus && xenbus_add_type(d->xenbus, &qdisk_ops, error);
+}
+
 /* Everything up to the server being enabled; false with an error message. */
 static bool setup(struct ioreqd *d, GError **error)
 {
@@ -187,6 +199,8 @@ static bool setup(struct ioreqd *d, GError **error)
     }
     log_info(d->cfg.domid, DEV, "serving as ioreq server %u (%u vCPUs, %s, %u devices)",
              d->server.id, d->info.nr_vcpus, d->hv->ops->name, d->machine->devices->len);
+    if (!start_backends(d, error))
+        return false;
     announce_running(d);
     /* Last: everything privileged (sockets, pages, files) is open now. */
     if (!privsep_apply(&d->cfg.privsep, d->hv, error))
@@ -218,6 +232,9 @@ static void teardown(struct ioreqd *d)
     for (unsigned int i = 0; i < d->fd_watches->len; i++)
         g_source_remove(g_array_index(d->fd_watches, guint, i));
     g_array_free(d->fd_watches, TRUE);
+    /* Backends close (frontends see Closed) while grants can still be
+     * unmapped. */
+    xenbus_free(d->xenbus);
     /* Devices unregister while the server still exists, then the server
      * goes, then the connection. */
     machine_free(d->machine);
