@@ -5,6 +5,7 @@ through xensim's qtest socket (grant table v1 and event channels as a real
 guest has them). Every malformed request gets its protocol error and the
 ring keeps working; a corrupt producer index closes the device."""
 import os
+import random
 import struct
 import subprocess
 import tempfile
@@ -493,6 +494,60 @@ class QdiskRingTest(unittest.TestCase):
         self.wait_key(f"{BE}/sectors", str(8 * 2048))
         self.assertEqual(self.read_key(f"{BE}/state"), "4")
         self.assertEqual(self.one(request(OP_READ, 1, 8 * 2048 - 8, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
+
+    def test_frontend_disappears_mid_io(self):
+        self.start()
+        self.connect()
+        reqs = [request(OP_WRITE if i % 2 else OP_READ, i, 16 * i, [(DATA_REF + i % 16, 0, 7)])
+                for i in range(30)]
+        self.submit(*reqs)
+        # Gone without closing: directory, event channel, grants.
+        self.xs("xenstore-rm", FE)
+        self.q.ok(f"xen_evtchn_close {self.port}")
+        self.q.ok(f"writeq {TABLE + 8 * DATA_REF:#x} 0")
+        self.wait_key(f"{BE}/state", "6")
+        self.xs("xenstore-rm", BE)
+        deadline = time.monotonic() + 10
+        while "device removed" not in self.dm.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn("device removed", self.dm.stderr())
+        # The process is fine and serves a new disk.
+        self.add_disk()
+        self.wait_key(f"{BE}/state", "2")
+
+    def test_crash_consistency_kill9(self):
+        """Writes acknowledged before an acknowledged flush survive kill -9
+        at a random point while more writes are in flight."""
+        rng = random.Random(20261125)
+        durable = {}  # page index (low half of the disk) -> content
+        self.add_disk()
+        for iteration in range(8):
+            self.xs("xenstore-write", f"{FE}/state", "1", f"{BE}/state", "1")
+            self.dm = Ioreqd(self.tmp.name, DOMID, ["-machine", "xenfv"])
+            self.wait_key(f"{BE}/state", "2")
+            self.connect()
+            for n in range(4):
+                page = rng.randrange(0, 512)
+                data = rng.randbytes(PAGE)
+                self.write_mem(DATA + n * PAGE, data)
+                self.assertEqual(self.one(request(OP_WRITE, n, page * 8, [(DATA_REF + n, 0, 7)]))[2],
+                                 RSP_OKAY)
+                durable[page] = data
+            self.assertEqual(self.one(request(OP_FLUSH, 99, 0, []))[2], RSP_OKAY)
+            # In flight when the process dies: writes to the upper half only.
+            for n in range(4, 16):
+                self.write_mem(DATA + n * PAGE, rng.randbytes(PAGE))
+            self.submit(*[request(OP_WRITE, 100 + n, (512 + rng.randrange(0, 512)) * 8,
+                                  [(DATA_REF + 4 + n % 12, 0, 7)]) for n in range(24)])
+            time.sleep(rng.random() * 0.02)
+            self.dm.kill9()
+            self.dm = None
+            self.q.ok(f"xen_evtchn_close {self.port}")
+            with open(self.image, "rb") as f:
+                image = f.read()
+            for page, data in durable.items():
+                self.assertEqual(image[page * PAGE:(page + 1) * PAGE], data,
+                                 f"iteration {iteration}: page {page} lost")
 
 
 if __name__ == "__main__":
