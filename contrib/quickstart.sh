@@ -17,7 +17,7 @@ esac
 
 packages=(
     gcc pkg-config meson ninja-build python3
-    libglib2.0-dev libxen-dev xenstore-utils
+    libglib2.0-dev libjson-glib-dev libxen-dev xenstore-utils
 )
 
 install_missing() {

@@ -18,6 +18,7 @@
 #include "ioreq/cli.h"
 #include "ioreq/hv.h"
 #include "ioreq/ioreq-server.h"
+#include "ioreq/runstate.h"
 
 #define DEV "ioreqd"
 
@@ -28,6 +29,7 @@ struct ioreqd {
     struct hv *hv;
     struct hv_domain_info info;
     struct ioreq_server server;
+    struct runstate run; /* running or stopped, and the QMP monitors */
     struct xenbus *xenbus; /* PV backends (qdisk), with a Xen machine */
     GMainLoop *loop;
     GArray *fd_watches; /* guint source ids */
@@ -163,6 +165,11 @@ static bool start_backends(struct ioreqd *d, GError **error)
     return d->xenbus && xenbus_add_type(d->xenbus, &qdisk_ops, error);
 }
 
+static void announce_when_running(void *opaque)
+{
+    announce_running(opaque);
+}
+
 /* Everything up to the server being enabled; false with an error message. */
 static bool setup(struct ioreqd *d, GError **error)
 {
@@ -191,7 +198,7 @@ static bool setup(struct ioreqd *d, GError **error)
         return false;
     watch_ports(d);
     watch_hypervisor(d);
-    err = ioreq_server_enable(&d->server);
+    err = runstate_begin(&d->run, &d->server, d->cfg.xl.start_paused);
     if (err < 0) {
         g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-err),
                     "cannot enable the ioreq server: %s", g_strerror(-err));
@@ -201,7 +208,8 @@ static bool setup(struct ioreqd *d, GError **error)
              d->server.id, d->info.nr_vcpus, d->hv->ops->name, d->machine->devices->len);
     if (!start_backends(d, error))
         return false;
-    announce_running(d);
+    if (runstate_take_announcement(&d->run)) /* with -S: at the first QMP cont */
+        announce_running(d);
     /* Last: everything privileged (sockets, pages, files) is open now. */
     if (!privsep_apply(&d->cfg.privsep, d->hv, error))
         return false;
@@ -211,6 +219,9 @@ static bool setup(struct ioreqd *d, GError **error)
 /* Options first, so a typo is reported before anything is set up. */
 static bool configure(struct ioreqd *d, GError **error)
 {
+    runstate_init(&d->run, d->cfg.domid, d->loop, announce_when_running, d);
+    if (!runstate_add_monitors(&d->run, d->cfg.xl.qmp_specs, error))
+        return false;
     d->chardevs = chardev_set_new();
     for (unsigned int i = 0; i < d->cfg.chardevs->len; i++)
         if (!chardev_set_add(d->chardevs, g_ptr_array_index(d->cfg.chardevs, i), error))
@@ -232,6 +243,7 @@ static void teardown(struct ioreqd *d)
     for (unsigned int i = 0; i < d->fd_watches->len; i++)
         g_source_remove(g_array_index(d->fd_watches, guint, i));
     g_array_free(d->fd_watches, TRUE);
+    runstate_clear(&d->run);
     /* Backends close (frontends see Closed) while grants can still be
      * unmapped. */
     xenbus_free(d->xenbus);
