@@ -11,6 +11,11 @@
 #define PCI_REG_COMMAND 0x04
 #define PCI_REG_HEADER_TYPE 0x0E
 #define PCI_REG_BAR0 0x10
+#define PCI_REG_ROM 0x30        /* type 0 header */
+#define PCI_REG_BRIDGE_ROM 0x38 /* type 1 header */
+#define PCI_ROM_ADDRESS_MASK 0xFFFFF800u
+#define PCI_ROM_ENABLE 0x1u
+#define PCI_MIN_ROM_BAR 2048
 #define PCI_REG_INTERRUPT_LINE 0x3C
 #define PCI_REG_INTERRUPT_PIN 0x3D
 
@@ -62,6 +67,8 @@ static int cmp_largest_first(const void *a, const void *b, void *user_data)
         return x->size > y->size ? -1 : 1;
     if (x->devfn != y->devfn)
         return x->devfn < y->devfn ? -1 : 1;
+    if (x->rom_reg != y->rom_reg)
+        return x->rom_reg < y->rom_reg ? -1 : 1; /* BARs before the ROM */
     return (int)x->index - (int)y->index;
 }
 
@@ -184,7 +191,12 @@ bool pci_place_bars(const struct memmap *map, struct pci_bar_request *bars, size
 {
     for (size_t i = 0; i < n; i++) {
         uint64_t min = bars[i].kind == PCI_BAR_KIND_IO ? PCI_MIN_IO_BAR : PCI_MIN_MEM_BAR;
+        if (bars[i].rom_reg)
+            min = PCI_MIN_ROM_BAR;
         bool bad = !is_pow2(bars[i].size) || bars[i].size < min || bars[i].index > 5 ||
+                   (bars[i].rom_reg && ((bars[i].rom_reg != PCI_REG_ROM &&
+                                         bars[i].rom_reg != PCI_REG_BRIDGE_ROM) ||
+                                        bars[i].kind != PCI_BAR_KIND_MEM32)) ||
                    (bars[i].kind == PCI_BAR_KIND_IO && bars[i].size > UINT16_MAX) ||
                    (bars[i].kind == PCI_BAR_KIND_MEM32 && bars[i].size > UINT32_MAX) ||
                    (bars[i].kind == PCI_BAR_KIND_MEM64 && bars[i].index > 4) ||
@@ -292,8 +304,32 @@ static void size_bars(struct cfg *c, uint8_t devfn, unsigned int nr_bars, GArray
     cfg_write(c, devfn, PCI_REG_COMMAND, 2, command);
 }
 
+/* Size the expansion ROM BAR at reg, as hvmloader does: the address mask
+ * with the enable bit clear, read back, restore. Its size is the lowest
+ * writable address bit; a register that keeps none has no ROM. */
+static void size_rom(struct cfg *c, uint8_t devfn, uint8_t reg, GArray *bars)
+{
+    uint32_t saved = cfg_read(c, devfn, reg, 4);
+    cfg_write(c, devfn, reg, 4, (saved | PCI_ROM_ADDRESS_MASK) & ~PCI_ROM_ENABLE);
+    uint32_t probe = cfg_read(c, devfn, reg, 4);
+    cfg_write(c, devfn, reg, 4, saved);
+    uint32_t mask = probe & PCI_ROM_ADDRESS_MASK;
+    if (c->failed || probe == UINT32_MAX || mask == 0)
+        return; /* no ROM (or nobody answers: all-ones) */
+    struct pci_bar_request rom = {
+        .devfn = devfn, .rom_reg = reg, .kind = PCI_BAR_KIND_MEM32, .size = mask & (~mask + 1),
+    };
+    g_array_append_val(bars, rom);
+}
+
 static void program_bar(struct cfg *c, const struct pci_bar_request *bar)
 {
+    if (bar->rom_reg) {
+        /* the enable bit stays as it was: placing is not enabling */
+        uint32_t enable = cfg_read(c, bar->devfn, bar->rom_reg, 4) & PCI_ROM_ENABLE;
+        cfg_write(c, bar->devfn, bar->rom_reg, 4, (uint32_t)bar->addr | enable);
+        return;
+    }
     uint8_t reg = (uint8_t)(PCI_REG_BAR0 + 4 * bar->index);
     cfg_write(c, bar->devfn, reg, 4, (uint32_t)bar->addr);
     if (bar->kind == PCI_BAR_KIND_MEM64)
@@ -354,8 +390,11 @@ bool pci_setup_run(const struct pci_setup_io *io, const struct memmap *map,
     for (guint i = 0; i < functions->len && !c.failed; i++) {
         uint8_t devfn = g_array_index(functions, uint8_t, i);
         unsigned int header = cfg_read(&c, devfn, PCI_REG_HEADER_TYPE, 1) & 0x7F;
-        /* type 0: six BARs; a PCI-PCI bridge (type 1) has two */
+        /* type 0: six BARs; a PCI-PCI bridge (type 1) has two, and its ROM
+         * register where a type 0 header has BAR-free space */
         size_bars(&c, devfn, header == 0 ? 6 : header == 1 ? 2 : 0, bars);
+        if (header <= 1)
+            size_rom(&c, devfn, header == 0 ? PCI_REG_ROM : PCI_REG_BRIDGE_ROM, bars);
     }
     bool ok = !c.failed &&
               pci_place_bars(map, (struct pci_bar_request *)(void *)bars->data, bars->len, error);
@@ -363,6 +402,7 @@ bool pci_setup_run(const struct pci_setup_io *io, const struct memmap *map,
         for (guint i = 0; i < bars->len; i++) {
             const struct pci_bar_request *bar = &g_array_index(bars, struct pci_bar_request, i);
             program_bar(&c, bar);
+            report->roms += bar->rom_reg != 0;
             if (bar->kind == PCI_BAR_KIND_IO)
                 report->bars_io++;
             else if (bar->addr >= MEMMAP_4G)

@@ -5,6 +5,15 @@
  * BARs move above high RAM when the hole is full), enable decoding and bus
  * mastering, and program interrupt lines from the PIIX3 link routing.
  *
+ * Expansion ROM BARs are sized and placed as hvmloader does: as 32-bit
+ * memory BARs in the hole (never above 4 GiB), largest first among the
+ * others, with memory decoding enabled but the ROM's own enable bit left as
+ * it was (off after reset): whoever copies the option ROM turns it on.
+ *
+ * Only bus 0 is enumerated, as hvmloader does: PCI-PCI bridges are not
+ * followed (ioreqd emulates none). A bridge's two BARs and its ROM (0x38)
+ * are placed; its bus-number and window registers are never touched.
+ *
  * It talks to the bus only through port I/O on 0xCF8/0xCFC supplied by the
  * caller, so in xensim the config cycles are routed to the ioreqd processes
  * exactly as a guest's would be. The placement is a pure function, tested
@@ -29,6 +38,9 @@ enum pci_bar_kind {
 struct pci_bar_request {
     uint8_t devfn;
     uint8_t index;       /* BAR register 0..5 (a 64-bit BAR also uses index + 1) */
+    /* Nonzero: this is the expansion ROM BAR at that register (0x30, or 0x38
+     * on a PCI-PCI bridge), kind MEM32, at least 2 KiB; index is unused. */
+    uint8_t rom_reg;
     enum pci_bar_kind kind;
     bool prefetchable;
     uint64_t size;       /* a power of two */
@@ -52,7 +64,8 @@ struct pci_setup_io {
 
 struct pci_setup_report {
     unsigned int functions;
-    unsigned int bars_io, bars_low, bars_high;
+    unsigned int bars_io, bars_low, bars_high; /* bars_low counts ROMs too */
+    unsigned int roms;
     unsigned int irq_lines;
 };
 

@@ -282,6 +282,7 @@ struct fake_fn {
     uint8_t cfg[256];
     uint64_t bar_size[6]; /* 0: not implemented; for a 64-bit BAR, on the low index */
     uint8_t bar_flags[6]; /* low bits a BAR reads back (I/O bit, type, prefetch) */
+    uint32_t rom_size;    /* 0: no expansion ROM */
 };
 
 struct fake_bus {
@@ -306,8 +307,10 @@ static void fake_cfg_write(struct fake_fn *f, uint8_t reg, unsigned int size, ui
             continue; /* read-only: ids, class, header type, pin */
         f->cfg[r] = (uint8_t)(value >> (8 * b));
     }
-    /* BARs: only the address bits above the size stick; type bits are fixed */
-    for (unsigned int i = 0; i < 6; i++) {
+    /* BARs: only the address bits above the size stick; type bits are fixed.
+     * A bridge (type 1) has two; bus numbers and windows follow them. */
+    unsigned int nr_bars = (f->cfg[0x0E] & 0x7F) == 1 ? 2 : 6;
+    for (unsigned int i = 0; i < nr_bars; i++) {
         uint64_t size = f->bar_size[i];
         uint32_t lo = fake_bar_read(f, i);
         if (size == 0) {
@@ -323,6 +326,19 @@ static void fake_cfg_write(struct fake_fn *f, uint8_t reg, unsigned int size, ui
         }
         memcpy(&f->cfg[0x10 + 4 * i], &lo, 4);
     }
+    /* the ROM register: address bits above the size and the enable bit */
+    uint8_t rom_reg = (f->cfg[0x0E] & 0x7F) == 1 ? 0x38 : 0x30;
+    uint32_t rom;
+    memcpy(&rom, &f->cfg[rom_reg], 4);
+    rom = f->rom_size ? rom & ((~(f->rom_size - 1) & 0xFFFFF800u) | 1) : 0;
+    memcpy(&f->cfg[rom_reg], &rom, 4);
+}
+
+static uint32_t fake_rom(struct fake_fn *f)
+{
+    uint32_t rom;
+    memcpy(&rom, &f->cfg[(f->cfg[0x0E] & 0x7F) == 1 ? 0x38 : 0x30], 4);
+    return rom;
 }
 
 static bool fake_pio(void *opaque, uint16_t port, unsigned int size, bool is_read,
@@ -508,6 +524,93 @@ static void test_run_hostile_bars(void)
     g_free(bus);
 }
 
+/* Expansion ROMs are placed as hvmloader places them: 32-bit memory in the
+ * hole, sorted with the BARs, never above 4 GiB, enable bit untouched; a
+ * bridge's ROM is at 0x38 and its bus numbers are left alone. */
+static void test_run_places_roms(void)
+{
+    struct fake_bus *bus = g_new0(struct fake_bus, 1);
+    struct fake_fn *a = fake_add(bus, 0x18, 0x1b36, 0x0005);
+    fake_bar(a, 0, 4096, 0x0);
+    a->rom_size = 64 * 1024;
+    struct fake_fn *b = fake_add(bus, 0x20, 0x1234, 0x1111);
+    fake_bar(b, 0, 128 * MIB, 0xC); /* 64-bit: moves above 4 GiB when the hole is short */
+    b->rom_size = 16 * MIB;
+    b->cfg[0x30] = 0x01;            /* enabled before set-up: stays enabled */
+    fake_cfg_write(b, 0x30, 0, 0);
+    struct fake_fn *bridge = fake_add(bus, 0x28, 0x8086, 0x0001);
+    bridge->cfg[0x0E] = 0x01;
+    bridge->rom_size = 2048;
+    bridge->cfg[0x18] = 0x00;       /* primary bus */
+    bridge->cfg[0x19] = 0x01;       /* secondary bus */
+    bridge->cfg[0x1A] = 0x01;       /* subordinate bus */
+    bridge->cfg[0x30] = 0x12;       /* I/O base upper: not a ROM on a bridge */
+    struct memmap m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    struct pci_setup_io io = { .pio = fake_pio, .opaque = bus };
+    struct pci_setup_report report;
+    GError *error = NULL;
+    g_assert_true(pci_setup_run(&io, &m, &report, &error));
+    g_assert_no_error(error);
+    g_assert_cmpuint(report.roms, ==, 3);
+    /* the 192 MiB window: 128 MiB BAR, 16 MiB ROM, 64 KiB ROM, 4 KiB, 2 KiB ROM */
+    g_assert_cmphex(fake_bar_addr(b, 0), ==, 0xF0000000);
+    g_assert_cmphex(fake_rom(b), ==, 0xF8000000 | 1);
+    g_assert_cmphex(fake_rom(a), ==, 0xF9000000);        /* placed, not enabled */
+    g_assert_cmphex(fake_bar_addr(a, 0), ==, 0xF9010000);
+    g_assert_cmphex(fake_rom(bridge), ==, 0xF9011000);
+    g_assert_cmphex(a->cfg[0x04] & 2, ==, 2);            /* memory decoding for the ROM */
+    g_assert_cmphex(bridge->cfg[0x04] & 2, ==, 2);
+    g_assert_cmpuint(bridge->cfg[0x19], ==, 1);          /* bus numbers untouched */
+    g_assert_cmpuint(bridge->cfg[0x1A], ==, 1);
+    g_assert_cmpuint(bridge->cfg[0x30], ==, 0x12);
+    g_assert_cmpuint(report.bars_high, ==, 0);
+
+    /* a hole too small for the ROMs moves the 64-bit BAR up, never a ROM */
+    b->rom_size = 128 * MIB;
+    fake_cfg_write(b, 0x30, 4, 0);
+    g_assert_true(pci_setup_run(&io, &m, &report, &error));
+    g_assert_cmpuint(report.bars_high, ==, 1);
+    g_assert_cmphex(fake_bar_addr(b, 0), ==, MEMMAP_4G);
+    g_assert_cmphex(fake_rom(b) & ~1u, ==, 0xF0000000);
+    /* ROMs alone that cannot fit: the hole message counts them */
+    struct fake_bus *big = g_new0(struct fake_bus, 1);
+    for (unsigned int slot = 3; slot < 5; slot++)
+        fake_add(big, (uint8_t)(slot << 3), 0x1234, 0x2222)->rom_size = 128 * MIB;
+    struct pci_setup_io big_io = { .pio = fake_pio, .opaque = big };
+    g_assert_false(pci_setup_run(&big_io, &m, &report, &error));
+    g_assert_cmpstr(error->message, ==,
+                    "PCI BARs need 384 MiB of MMIO hole, the hole is 256 MiB: "
+                    "set mmio_hole=384 (or more)"); /* 128 MiB aligned */
+    g_clear_error(&error);
+    g_free(big);
+    g_free(bus);
+}
+
+/* pci_place_bars refuses a ROM request that cannot be one. */
+static void test_place_rom_requests(void)
+{
+    struct memmap m = map_with_hole(64 * MIB, MEMMAP_DEFAULT_MMIO_HOLE);
+    GError *error = NULL;
+    struct pci_bar_request bad[][1] = {
+        { { .rom_reg = 0x30, .kind = PCI_BAR_KIND_MEM32, .size = 1024 } },
+        { { .rom_reg = 0x30, .kind = PCI_BAR_KIND_MEM64, .size = 4096 } },
+        { { .rom_reg = 0x34, .kind = PCI_BAR_KIND_MEM32, .size = 4096 } },
+        { { .rom_reg = 0x30, .kind = PCI_BAR_KIND_IO, .size = 4096 } },
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_assert_false(pci_place_bars(&m, bad[i], 1, &error));
+        g_assert_nonnull(strstr(error->message, "impossible size"));
+        g_clear_error(&error);
+    }
+    struct pci_bar_request ok[] = {
+        { .devfn = 0x18, .rom_reg = 0x30, .kind = PCI_BAR_KIND_MEM32, .size = 2048 },
+        { .devfn = 0x18, .index = 0, .kind = PCI_BAR_KIND_MEM32, .size = 2048 },
+    };
+    g_assert_true(pci_place_bars(&m, ok, 2, &error));
+    g_assert_cmphex(ok[1].addr, ==, 0xF0000000); /* same size: the BAR first */
+    g_assert_cmphex(ok[0].addr, ==, 0xF0000800);
+}
+
 static void test_default_link_irqs(void)
 {
     g_assert_cmpuint(pci_setup_default_link_irq(0), ==, 5);
@@ -531,5 +634,7 @@ int main(int argc, char **argv)
     g_test_add_func("/pci-setup/run-on-fake-bus", test_run_on_fake_bus);
     g_test_add_func("/pci-setup/run-does-not-fit", test_run_does_not_fit);
     g_test_add_func("/pci-setup/run-hostile-bars", test_run_hostile_bars);
+    g_test_add_func("/pci-setup/run-places-roms", test_run_places_roms);
+    g_test_add_func("/pci-setup/place-rom-requests", test_place_rom_requests);
     return g_test_run();
 }
