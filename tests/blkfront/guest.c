@@ -1,0 +1,337 @@
+/* SPDX-License-Identifier: MIT */
+#include "tests/blkfront/guest.h"
+
+#include <errno.h>
+#include <glib.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* ------------------------------------------------------------ qtest lines */
+
+/* Receive more bytes (and at most one fd) within timeout_ms.
+ * 1: got data, 0: timeout, -1: socket closed or failed. */
+static int receive(struct guest *g, int timeout_ms, int *fd_out)
+{
+    struct pollfd pfd = { .fd = g->fd, .events = POLLIN };
+    int r = poll(&pfd, 1, timeout_ms);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return errno == EINTR ? 0 : -1;
+    if (g->len == sizeof(g->buf))
+        return -1; /* a line longer than any reply we expect */
+    union {
+        struct cmsghdr hdr;
+        char space[CMSG_SPACE(sizeof(int))];
+    } control;
+    struct iovec iov = { .iov_base = g->buf + g->len, .iov_len = sizeof(g->buf) - g->len };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
+                          .msg_controllen = sizeof(control.space) };
+    ssize_t n = recvmsg(g->fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n <= 0)
+        return n < 0 && errno == EINTR ? 0 : -1;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
+            if (fd_out && *fd_out < 0)
+                *fd_out = fd;
+            else
+                close(fd);
+        }
+    }
+    g->len += (size_t)n;
+    return 1;
+}
+
+static void note_event(struct guest *g, const char *line)
+{
+    unsigned int port = (unsigned int)strtoul(line + strlen("EVTCHN "), NULL, 10);
+    if (port < GUEST_MAX_PORTS)
+        g->pending[port / 64] |= 1ull << (port % 64);
+    else
+        g->pending_high++;
+}
+
+/* Take one complete line out of the buffer (g_free) or NULL. */
+static char *take_line(struct guest *g)
+{
+    char *nl = memchr(g->buf, '\n', g->len);
+    if (!nl)
+        return NULL;
+    size_t n = (size_t)(nl - g->buf);
+    char *line = g_strndup(g->buf, n);
+    memmove(g->buf, nl + 1, g->len - n - 1);
+    g->len -= n + 1;
+    return line;
+}
+
+/* The next reply line, recording EVTCHN lines on the way. */
+static char *next_reply(struct guest *g, int *fd_out)
+{
+    for (;;) {
+        char *line;
+        while ((line = take_line(g))) {
+            if (!g_str_has_prefix(line, "EVTCHN "))
+                return line;
+            note_event(g, line);
+            g_free(line);
+        }
+        if (receive(g, -1, fd_out) < 0)
+            return NULL;
+    }
+}
+
+static bool send_all(struct guest *g, const char *text)
+{
+    size_t len = strlen(text);
+    while (len) {
+        ssize_t n = send(g->fd, text, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        text += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+char *guest_cmd(struct guest *g, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *body = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    char *line = g_strconcat(body, "\n", NULL);
+    bool sent = send_all(g, line);
+    g_free(body);
+    g_free(line);
+    return sent ? next_reply(g, NULL) : NULL;
+}
+
+/* ------------------------------------------------------------------- RAM */
+
+/* "GPA+SIZE@OFFSET" */
+static bool parse_region(const char *word, struct guest_region *r)
+{
+    char *end;
+    r->gpa = g_ascii_strtoull(word, &end, 0);
+    if (*end != '+')
+        return false;
+    r->size = g_ascii_strtoull(end + 1, &end, 0);
+    if (*end != '@')
+        return false;
+    r->offset = g_ascii_strtoull(end + 1, &end, 0);
+    return *end == '\0';
+}
+
+static bool parse_memfd_reply(struct guest *g, const char *reply)
+{
+    gchar **w = g_strsplit(reply, " ", -1);
+    bool ok = w[0] && !strcmp(w[0], "OK") && w[1];
+    if (ok)
+        g->ram_size = g_ascii_strtoull(w[1], NULL, 0);
+    for (unsigned int i = 2; ok && w[i]; i++) {
+        if (g_str_has_prefix(w[i], "hole="))
+            continue; /* the VGA window: we never place anything below 1 MiB */
+        ok = g->nr_regions < GUEST_MAX_REGIONS && parse_region(w[i], &g->region[g->nr_regions]);
+        g->nr_regions++;
+    }
+    for (unsigned int i = 0; ok && i < g->nr_regions; i++)
+        ok = g->region[i].offset <= g->ram_size &&
+             g->region[i].size <= g->ram_size - g->region[i].offset;
+    g_strfreev(w);
+    return ok && g->nr_regions > 0;
+}
+
+static bool map_ram(struct guest *g, char **err)
+{
+    int fd = -1;
+    char *reply = send_all(g, "xen_guest_memfd\n") ? next_reply(g, &fd) : NULL;
+    bool ok = reply && parse_memfd_reply(g, reply) && fd >= 0;
+    if (!ok) {
+        *err = g_strdup_printf("xen_guest_memfd: %s%s", reply ? reply : "connection closed",
+                               reply && fd < 0 ? " (no fd)" : "");
+    } else {
+        g->ram = mmap(NULL, g->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (g->ram == MAP_FAILED) {
+            g->ram = NULL;
+            ok = false;
+            *err = g_strdup_printf("mmap guest RAM: %s", g_strerror(errno));
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    g_free(reply);
+    return ok;
+}
+
+bool guest_open(struct guest *g, const char *dir, unsigned int domid, char **err)
+{
+    memset(g, 0, sizeof(*g));
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    char *path = g_strdup_printf("%s/dom%u.qtest", dir, domid);
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        *err = g_strdup_printf("%s: path too long", path);
+        g_free(path);
+        return false;
+    }
+    strcpy(sa.sun_path, path);
+    g->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (g->fd < 0 || connect(g->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        *err = g_strdup_printf("%s: %s", path, g_strerror(errno));
+        g_free(path);
+        if (g->fd >= 0)
+            close(g->fd);
+        g->fd = -1;
+        return false;
+    }
+    g_free(path);
+    if (!map_ram(g, err)) {
+        guest_close(g);
+        return false;
+    }
+    return true;
+}
+
+void guest_close(struct guest *g)
+{
+    if (g->ram)
+        munmap(g->ram, g->ram_size);
+    g->ram = NULL;
+    if (g->fd >= 0)
+        close(g->fd);
+    g->fd = -1;
+}
+
+void *guest_ptr(struct guest *g, uint64_t gpa, uint64_t len)
+{
+    for (unsigned int i = 0; i < g->nr_regions; i++) {
+        const struct guest_region *r = &g->region[i];
+        if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+            return g->ram + r->offset + (gpa - r->gpa);
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- grants */
+
+bool guest_gnttab_setup(struct guest *g, uint64_t gpa, unsigned int nframes, char **err)
+{
+    uint64_t bytes = (uint64_t)nframes * GUEST_PAGE_SIZE;
+    grant_entry_v1_t *table = guest_ptr(g, gpa, bytes);
+    if (!table) {
+        *err = g_strdup_printf("grant table at 0x%" PRIx64 ": not guest RAM", gpa);
+        return false;
+    }
+    memset(table, 0, bytes);
+    char *r = guest_cmd(g, "xen_gnttab_setup 0x%" PRIx64 " %u", gpa, nframes);
+    bool ok = r && !strcmp(r, "OK");
+    if (ok) {
+        g->gnttab = table;
+        g->nr_grants = nframes * (GUEST_PAGE_SIZE / sizeof(grant_entry_v1_t));
+    } else {
+        *err = g_strdup_printf("xen_gnttab_setup: %s", r ? r : "connection closed");
+    }
+    g_free(r);
+    return ok;
+}
+
+void guest_grant(struct guest *g, grant_ref_t ref, domid_t domid, uint64_t gpa, bool readonly)
+{
+    grant_entry_v1_t *e = &g->gnttab[ref];
+    e->frame = (uint32_t)(gpa / GUEST_PAGE_SIZE);
+    e->domid = domid;
+    /* the backend may look at any time: flags last, after the rest */
+    __atomic_store_n(&e->flags, (uint16_t)(GTF_permit_access | (readonly ? GTF_readonly : 0)),
+                     __ATOMIC_RELEASE);
+}
+
+bool guest_grant_end(struct guest *g, grant_ref_t ref)
+{
+    uint16_t *flags = &g->gnttab[ref].flags;
+    uint16_t old = __atomic_load_n(flags, __ATOMIC_ACQUIRE);
+    do {
+        if (old & (GTF_reading | GTF_writing))
+            return false;
+    } while (!__atomic_compare_exchange_n(flags, &old, 0, false, __ATOMIC_SEQ_CST,
+                                          __ATOMIC_ACQUIRE));
+    return true;
+}
+
+uint16_t guest_grant_flags(struct guest *g, grant_ref_t ref)
+{
+    return __atomic_load_n(&g->gnttab[ref].flags, __ATOMIC_ACQUIRE);
+}
+
+/* -------------------------------------------------------- event channels */
+
+bool guest_evtchn_alloc(struct guest *g, unsigned int remote, unsigned int *port, char **err)
+{
+    char *r = guest_cmd(g, "xen_evtchn_alloc_unbound %u", remote);
+    char *end = NULL;
+    unsigned long p = r && g_str_has_prefix(r, "OK ") ? strtoul(r + 3, &end, 10) : 0;
+    bool ok = end && !*end && p > 0 && p < GUEST_MAX_PORTS;
+    if (ok)
+        *port = (unsigned int)p;
+    else
+        *err = g_strdup_printf("xen_evtchn_alloc_unbound: %s", r ? r : "connection closed");
+    g_free(r);
+    return ok;
+}
+
+bool guest_evtchn_send(struct guest *g, unsigned int port)
+{
+    char *r = guest_cmd(g, "xen_evtchn_send %u", port);
+    bool ok = r && !strcmp(r, "OK");
+    g_free(r);
+    return ok;
+}
+
+void guest_evtchn_close(struct guest *g, unsigned int port)
+{
+    g_free(guest_cmd(g, "xen_evtchn_close %u", port));
+}
+
+static bool take_pending(struct guest *g)
+{
+    bool any = g->pending_high != 0;
+    g->pending_high = 0;
+    for (size_t i = 0; i < G_N_ELEMENTS(g->pending); i++) {
+        any |= g->pending[i] != 0;
+        g->pending[i] = 0;
+    }
+    return any;
+}
+
+bool guest_wait_event(struct guest *g, int timeout_ms, bool *dead)
+{
+    *dead = false;
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    for (;;) {
+        char *line;
+        while ((line = take_line(g))) {
+            if (g_str_has_prefix(line, "EVTCHN "))
+                note_event(g, line);
+            g_free(line); /* nothing else arrives unasked */
+        }
+        if (take_pending(g))
+            return true;
+        gint64 left = (deadline - g_get_monotonic_time()) / 1000;
+        if (left <= 0)
+            return false;
+        int r = receive(g, (int)left, NULL);
+        if (r < 0) {
+            *dead = true;
+            return false;
+        }
+    }
+}
