@@ -53,6 +53,10 @@ struct xsim_listener {
     bool intercept_irq;
 };
 
+/* pci-setup=on (guest-start.h): hvmloader's PCI stage before the guest's
+ * first access. */
+enum xsim_start_state { XSIM_START_PENDING, XSIM_START_RUNNING, XSIM_START_DONE };
+
 struct xsim_domain {
     uint32_t domid;
     enum hv_arch arch;
@@ -68,6 +72,10 @@ struct xsim_domain {
      * before sleeping on the event channel. 0: sleep at once (the default;
      * a real vCPU is descheduled, it never spins). Set before any access. */
     uint64_t vcpu_spin_ns;
+    /* pci-setup=on: run the PCI stage once before the first guest access.
+     * Set before any access; start_state is guarded by lock. */
+    bool pci_setup_at_start;
+    enum xsim_start_state start_state;
 
     GMutex lock;
     GCond changed; /* server set or state changed (xen_wait_servers) */

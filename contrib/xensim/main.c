@@ -32,6 +32,7 @@ struct domain_spec {
     uint32_t domid;
     uint64_t mem;
     uint64_t mmio_hole; /* x86 only; validated by memmap_check_hole */
+    bool pci_setup;     /* pci-setup=on: the PCI stage before the guest's first access */
     unsigned int vcpus;
     enum hv_arch arch;
 };
@@ -112,6 +113,10 @@ static bool parse_domain_option(struct domain_spec *spec, const char *opt)
         spec->arch = HV_ARCH_ARM;
         return true;
     }
+    if (!strcmp(opt, "pci-setup=on") || !strcmp(opt, "pci-setup=off")) {
+        spec->pci_setup = !strcmp(opt, "pci-setup=on");
+        return true;
+    }
     return false;
 }
 
@@ -126,12 +131,13 @@ static bool parse_domain_spec(const char *text, struct domain_spec *spec, GError
         ok = parse_domain_option(spec, parts[i]);
     ok = ok && spec->mem >= XSIM_MIN_MEM && spec->mem <= XSIM_MAX_MEM &&
          spec->mem % XSIM_PAGE_SIZE == 0;
+    ok = ok && !(spec->pci_setup && spec->arch != HV_ARCH_X86); /* no hvmloader on ARM */
     g_strfreev(parts);
     if (!ok)
         g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                     "bad --domain '%s' (want ID,mem=SIZE,vcpus=N[,arch=x86|arm]"
-                    "[,mmio_hole=SIZE|max-ram-below-4g=SIZE], ID 1..%u, 1M <= mem <= 1T, "
-                    "1..%u vcpus, 256M <= mmio_hole <= 3840M)",
+                    "[,mmio_hole=SIZE|max-ram-below-4g=SIZE][,pci-setup=on|off], ID 1..%u, "
+                    "1M <= mem <= 1T, 1..%u vcpus, 256M <= mmio_hole <= 3840M, pci-setup x86 only)",
                     text, XSIM_MAX_DOMID, XSIM_MAX_VCPUS);
     return ok;
 }
@@ -197,6 +203,7 @@ static bool setup_domain(struct xsim_ctx *ctx, const struct domain_spec *spec, G
     if (!d)
         return false;
     d->vcpu_spin_ns = (uint64_t)ctx->poll_us * 1000u;
+    d->pci_setup_at_start = spec->pci_setup;
     g_ptr_array_add(ctx->domains, d);
 
     char *path = dir_path(ctx, XSIM_QTEST_FMT, d->domid);
@@ -299,7 +306,7 @@ int main(int argc, char **argv)
     GOptionEntry entries[] = {
         { "dir", 0, 0, G_OPTION_ARG_FILENAME, &dir, "directory for the sockets", "DIR" },
         { "domain", 0, 0, G_OPTION_ARG_STRING_ARRAY, &domain_specs,
-          "a domain (repeatable)", "ID,mem=SIZE,vcpus=N[,arch=x86|arm][,mmio_hole=SIZE]" },
+          "a domain (repeatable)", "ID,mem=SIZE,vcpus=N[,arch=x86|arm][,mmio_hole=SIZE][,pci-setup=on]" },
         { "poll-us", 0, 0, G_OPTION_ARG_INT, &poll_us,
           "benchmarks: a waiting vCPU spins up to US microseconds before sleeping", "US" },
         { NULL, 0, 0, 0, NULL, NULL, NULL },

@@ -29,7 +29,9 @@
  *   xen_guest_memfd                  -> OK SIZE GPA+LEN@OFF... [hole=S-E] with the
  *                                       guest RAM memfd attached (SCM_RIGHTS)
  *   xen_pci_setup                    -> OK | FAIL reason: hvmloader's PCI stage
- *                                       (firmware/pci-setup.h) through real config cycles
+ *                                       (firmware/pci-setup.h) through real config cycles;
+ *                                       with --domain ...,pci-setup=on it also runs by
+ *                                       itself before the first guest access (guest-start.h)
  *   xen_bench_pio PORT SIZE N        -> OK MEDIAN_NS P99_NS MEAN_NS TOTAL_NS: N timed
  *   xen_bench_mmio_write ADDR SIZE N    reads of PORT / writes to ADDR (bench.c)
  * Numbers are 0x-hex or decimal. Anything else gets "FAIL reason" and the
@@ -47,6 +49,7 @@
 
 #include "contrib/xensim/bench.h"
 #include "contrib/xensim/control.h"
+#include "contrib/xensim/guest-start.h"
 #include "firmware/pci-setup.h"
 
 #define QTEST_MAX_LINE 4096
@@ -487,46 +490,16 @@ static void cmd_invalidate(struct qtest_conn *c, const char *name, int argc, cha
     reply_io(c, xsim_guest_invalidate(c->d, c->vcpu));
 }
 
-/* The PCI stage's port accesses, issued as this connection's vCPU so they
+/* The stage's config cycles are issued as this connection's vCPU, so they
  * are routed to the device models exactly as a guest's own would be. */
-static bool pci_setup_pio(void *opaque, uint16_t port, unsigned int size, bool is_read,
-                          uint32_t *value, const char **why)
-{
-    struct qtest_conn *c = opaque;
-    uint64_t v = *value;
-    int rc = xsim_guest_pio(c->d, c->vcpu, port, size, is_read, &v);
-    if (rc != XSIM_IO_OK) {
-        *why = rc == XSIM_IO_CRASHED    ? "domain crashed"
-               : rc == XSIM_IO_SHUTDOWN ? "domain shutdown"
-               : rc == XSIM_IO_STOPPED  ? "xensim stopping"
-                                        : "bad port access";
-        return false;
-    }
-    if (is_read)
-        *value = (uint32_t)v;
-    return true;
-}
-
 static void cmd_pci_setup(struct qtest_conn *c, const char *name, int argc, char **argv)
 {
-    if (c->d->arch != HV_ARCH_X86) {
-        reply(c, "FAIL x86 only (ARM guests have no hvmloader)");
-        return;
-    }
-    struct memmap map;
     GError *error = NULL;
-    struct pci_setup_report report;
-    const struct pci_setup_io io = { .pio = pci_setup_pio, .opaque = c };
-    if (memmap_compute(c->d->mem, c->d->layout.mmio_hole, &map, &error) &&
-        pci_setup_run(&io, &map, &report, &error)) {
-        xsim_log("domain %u: PCI set-up: %u functions, %u BARs in the hole, %u above 4 GiB, "
-                 "%u I/O, %u interrupt lines",
-                 c->d->domid, report.functions, report.bars_low, report.bars_high,
-                 report.bars_io, report.irq_lines);
+
+    if (xsim_pci_setup_run(c->d, c->vcpu, &error)) {
         reply(c, "OK");
         return;
     }
-    xsim_log("domain %u: PCI set-up failed: %s", c->d->domid, error->message);
     reply(c, "FAIL %s", error->message);
     g_error_free(error);
 }
@@ -700,6 +673,18 @@ static const struct qtest_cmd commands[] = {
     { "xen_bench_mmio_write", 3, 3, cmd_bench },
 };
 
+/* Commands that are the guest running: port I/O, memory, rep and timed
+ * accesses. The rest inspect or configure the simulation. */
+static bool is_guest_access(const char *name)
+{
+    static const char *const prefixes[] = { "out", "in", "read", "write", "memset",
+                                            "xen_rep_", "xen_bench_" };
+    for (size_t i = 0; i < G_N_ELEMENTS(prefixes); i++)
+        if (g_str_has_prefix(name, prefixes[i]))
+            return true;
+    return false;
+}
+
 static void handle_line(struct qtest_conn *c, char *line, size_t len)
 {
     if (len && line[len - 1] == '\r')
@@ -730,6 +715,8 @@ static void handle_line(struct qtest_conn *c, char *line, size_t len)
             reply(c, "FAIL wrong number of arguments");
             return;
         }
+        if (is_guest_access(cmd->name))
+            xsim_guest_start(c->d, c->vcpu); /* pci-setup=on: firmware runs first */
         cmd->fn(c, argv[0], argc - 1, argv + 1);
         return;
     }
