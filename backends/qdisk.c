@@ -52,7 +52,6 @@ struct qdisk_queue {
     GSource *event_source;
     struct qdisk_req *reqs;              /* ring.size slots */
     GHashTable *pgrants;                 /* gref -> mapped page */
-    GPtrArray *bounce_cache;             /* free BOUNCE_SIZE buffers */
     unsigned int inflight;
     bool closing;                        /* disconnect: completions just finish */
 };
@@ -260,32 +259,9 @@ static void respond(struct qdisk_queue *q, const struct blkif_req *req, int16_t 
         q->disk->hv->ops->evtchn_notify(q->disk->hv, q->port);
 }
 
-/* The largest request: every segment a full page. Pages of a cached
- * buffer that small requests never touch cost no memory. */
-#define BOUNCE_SIZE ((size_t)QDISK_MAX_INDIRECT_SEGMENTS * BLKIF_PAGE_SIZE)
-
-static void bounce_put(struct qdisk_queue *q, void *buf)
-{
-    if (!buf)
-        return;
-    if (q->bounce_cache && q->bounce_cache->len < QDISK_BOUNCE_CACHE)
-        g_ptr_array_add(q->bounce_cache, buf);
-    else
-        free(buf);
-}
-
-static void *bounce_get(struct qdisk_queue *q)
-{
-    void *buf = NULL;
-
-    if (q->bounce_cache && q->bounce_cache->len)
-        return g_ptr_array_steal_index_fast(q->bounce_cache, q->bounce_cache->len - 1);
-    return posix_memalign(&buf, BLKIF_PAGE_SIZE, BOUNCE_SIZE) == 0 ? buf : NULL;
-}
-
 static void release_req(struct qdisk_req *r)
 {
-    bounce_put(r->q, r->bounce);
+    free(r->bounce);
     g_free(r->indirect_segs);
     g_free(r->iov);
     r->bounce = NULL;
@@ -348,29 +324,18 @@ static bool copy_segments(struct qdisk_req *r, bool to_guest)
     return true;
 }
 
-/* The grant itself is bad (as opposed to the hypervisor being out of
- * room for another mapping, which grant copy can still serve). */
-static bool grant_refused(int err)
-{
-    return err == -EINVAL || err == -EACCES || err == -EFAULT || err == -EPERM || err == -ENOENT;
-}
-
 static void *persistent_page(struct qdisk_queue *q, uint32_t gref, bool *failed)
 {
-    struct qdisk *d = q->disk;
+    struct hv *hv = q->disk->hv;
     void *page = g_hash_table_lookup(q->pgrants, GUINT_TO_POINTER(gref));
     int err = 0;
 
     if (page || g_hash_table_size(q->pgrants) >= QDISK_MAX_PERSISTENT_GRANTS)
         return page;
     /* The frontend promised writable grants for reuse (blkif.h note 8). */
-    page = d->hv->ops->grant_map(d->hv, &gref, 1, true, &err);
+    page = hv->ops->grant_map(hv, &gref, 1, true, &err);
     if (!page) {
-        if (grant_refused(err))
-            *failed = true;
-        else
-            log_limited(&d->rl, d->domid, dev_name(d), "grant %u: no room to keep it mapped (%s); "
-                        "copying instead", gref, g_strerror(-err));
+        *failed = true;
         return NULL;
     }
     g_hash_table_insert(q->pgrants, GUINT_TO_POINTER(gref), page);
@@ -408,8 +373,10 @@ static bool map_zero_copy(struct qdisk_req *r, bool *failed)
 
 static bool setup_bounce(struct qdisk_req *r)
 {
-    if (r->bytes > BOUNCE_SIZE || !(r->bounce = bounce_get(r->q)))
+    if (posix_memalign(&r->bounce, BLKIF_PAGE_SIZE, r->bytes) != 0) {
+        r->bounce = NULL;
         return false;
+    }
     r->iov = g_new(struct iovec, 1);
     r->iov[0] = (struct iovec){ .iov_base = r->bounce, .iov_len = r->bytes };
     r->iovcnt = 1;
@@ -706,10 +673,6 @@ static void queue_close(struct qdisk_queue *q)
         g_hash_table_destroy(q->pgrants);
         q->pgrants = NULL;
     }
-    if (q->bounce_cache) {
-        g_ptr_array_free(q->bounce_cache, TRUE);
-        q->bounce_cache = NULL;
-    }
     if (q->ring_mem)
         hv->ops->grant_unmap(hv, q->ring_mem, q->ring_pages);
     q->ring_mem = NULL;
@@ -750,7 +713,6 @@ static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int page
     }
     q->reqs = g_new0(struct qdisk_req, q->ring.size);
     q->pgrants = g_hash_table_new(g_direct_hash, g_direct_equal);
-    q->bounce_cache = g_ptr_array_new_with_free_func(free);
     q->event_source = g_unix_fd_source_new(hv->ops->evtchn_fd(hv, q->port), G_IO_IN);
     g_source_set_callback(q->event_source, G_SOURCE_FUNC(on_queue_event), q, NULL);
     g_source_attach(q->event_source, xenbus_context(d->dev->bus));

@@ -617,6 +617,57 @@ static int sim_set_spi_level(struct hv *hv, uint32_t irq, bool level)
     return sim_simple(hv, XSIM_OP_SET_SPI, irq, level, 0, 0);
 }
 
+/* ---- dirty tracking ---------------------------------------------------- */
+
+static int sim_modified_memory(struct hv *hv, const struct hv_pfn_range *ranges,
+                               unsigned int count)
+{
+    struct hv_sim *s = to_sim(hv);
+    struct xsim_pfn_extent ext[XSIM_MAX_MODIFIED_EXTENTS];
+    int rc = 0;
+
+    if (!ranges || count == 0)
+        return -EINVAL;
+    for (unsigned int done = 0; rc == 0 && done < count;) {
+        unsigned int n = MIN(count - done, XSIM_MAX_MODIFIED_EXTENTS);
+        for (unsigned int i = 0; i < n; i++)
+            ext[i] = (struct xsim_pfn_extent){ ranges[done + i].first_pfn, ranges[done + i].nr, 0 };
+        const uint64_t args[4] = { n, 0, 0, 0 };
+        struct xsim_reply reply;
+        size_t out_len;
+        rc = sim_call_items(s, XSIM_OP_MODIFIED_MEMORY, args, ext, n * sizeof(ext[0]), &reply,
+                            NULL, 0, &out_len);
+        done += n;
+    }
+    return rc;
+}
+
+/* xensim's bitmap is little-endian 64-bit words: on a little-endian host
+ * its bytes are already in the unsigned-long layout, whatever the size. */
+_Static_assert(G_BYTE_ORDER == G_LITTLE_ENDIAN, "xensim hosts are little-endian");
+_Static_assert(HV_MAX_VRAM_PAGES == XSIM_MAX_VRAM_PAGES, "one limit on both sides");
+
+static int sim_track_dirty_vram(struct hv *hv, uint64_t first_pfn, uint32_t nr,
+                                unsigned long *bitmap)
+{
+    struct hv_sim *s = to_sim(hv);
+
+    if (nr > HV_MAX_VRAM_PAGES || (nr && !bitmap))
+        return -EINVAL;
+    const uint64_t args[4] = { first_pfn, nr, 0, 0 };
+    g_autofree uint64_t *words = g_new0(uint64_t, XSIM_MAX_VRAM_PAGES / 64);
+    struct xsim_reply reply;
+    size_t out_len;
+    int rc = sim_call_items(s, XSIM_OP_TRACK_DIRTY_VRAM, args, NULL, 0, &reply, words,
+                            XSIM_MAX_VRAM_PAGES / 8, &out_len);
+    if (rc)
+        return rc;
+    if (out_len != ((size_t)nr + 63) / 64 * 8 || reply.val[0] != nr)
+        return -EPROTO;
+    memcpy(bitmap, words, HV_DIRTY_BITMAP_LONGS(nr) * sizeof(unsigned long));
+    return 0;
+}
+
 static int sim_shutdown(struct hv *hv, unsigned int reason)
 {
     return sim_simple(hv, XSIM_OP_SHUTDOWN, reason, 0, 0, 0);
@@ -683,6 +734,8 @@ static const struct hv_ops sim_ops = {
     .set_pci_link_route = sim_set_pci_link_route,
     .inject_msi = sim_inject_msi,
     .set_spi_level = sim_set_spi_level,
+    .modified_memory = sim_modified_memory,
+    .track_dirty_vram = sim_track_dirty_vram,
     .shutdown = sim_shutdown,
     .restrict_to_domain = sim_restrict,
     .liveness_fd = sim_liveness_fd,

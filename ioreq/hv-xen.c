@@ -613,6 +613,64 @@ static int xen_set_spi_level(struct hv *hv, uint32_t irq, bool level)
     return xendevicemodel_set_irq_level(x->dm, dom(x), irq, level) < 0 ? neg_errno() : 0;
 }
 
+/* ---- dirty tracking ---------------------------------------------------- */
+
+/* Extents per bulk call: Xen continues long lists itself, this only bounds
+ * our own allocation. */
+#define MODIFIED_BATCH 1024u
+
+static bool pfn_range_valid(uint64_t first_pfn, uint64_t nr)
+{
+    return nr >= 1 && first_pfn + (nr - 1) >= first_pfn;
+}
+
+static int modified_batch(struct hv_xen *x, const struct hv_pfn_range *ranges, unsigned int n)
+{
+    if (n == 1)
+        return xendevicemodel_modified_memory(x->dm, dom(x), ranges[0].first_pfn, ranges[0].nr) < 0
+                   ? neg_errno() : 0;
+    struct xen_dm_op_modified_memory_extent *ext = calloc(n, sizeof(*ext));
+    if (!ext)
+        return -ENOMEM;
+    for (unsigned int i = 0; i < n; i++) {
+        ext[i].first_pfn = ranges[i].first_pfn;
+        ext[i].nr = ranges[i].nr;
+    }
+    int rc = xendevicemodel_modified_memory_bulk(x->dm, dom(x), ext, n) < 0 ? neg_errno() : 0;
+    free(ext);
+    return rc;
+}
+
+static int xen_modified_memory(struct hv *hv, const struct hv_pfn_range *ranges,
+                               unsigned int count)
+{
+    struct hv_xen *x = to_xen(hv);
+
+    if (!ranges || count == 0)
+        return -EINVAL;
+    for (unsigned int i = 0; i < count; i++)
+        if (!pfn_range_valid(ranges[i].first_pfn, ranges[i].nr))
+            return -EINVAL;
+    int rc = 0;
+    for (unsigned int done = 0; rc == 0 && done < count;) {
+        unsigned int n = count - done < MODIFIED_BATCH ? count - done : MODIFIED_BATCH;
+        rc = modified_batch(x, ranges + done, n);
+        done += n;
+    }
+    return rc;
+}
+
+static int xen_track_dirty_vram(struct hv *hv, uint64_t first_pfn, uint32_t nr,
+                                unsigned long *bitmap)
+{
+    struct hv_xen *x = to_xen(hv);
+
+    if (nr > HV_MAX_VRAM_PAGES || (nr && (!bitmap || !pfn_range_valid(first_pfn, nr))))
+        return -EINVAL;
+    return xendevicemodel_track_dirty_vram(x->dm, dom(x), first_pfn, nr, bitmap) < 0 ? neg_errno()
+                                                                                    : 0;
+}
+
 static int xen_shutdown(struct hv *hv, unsigned int reason)
 {
     struct hv_xen *x = to_xen(hv);
@@ -653,6 +711,8 @@ static const struct hv_ops xen_ops = {
     .set_pci_link_route = xen_set_pci_link_route,
     .inject_msi = xen_inject_msi,
     .set_spi_level = xen_set_spi_level,
+    .modified_memory = xen_modified_memory,
+    .track_dirty_vram = xen_track_dirty_vram,
     .shutdown = xen_shutdown,
     .restrict_to_domain = xen_restrict_to_domain,
 };

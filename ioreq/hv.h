@@ -70,6 +70,18 @@ struct hv_grant_copy_seg {
     int16_t status;
 };
 
+/* Guest pages first_pfn .. first_pfn + nr - 1 (nr >= 1). */
+struct hv_pfn_range {
+    uint64_t first_pfn;
+    uint32_t nr;
+};
+
+/* Most pages one track_dirty_vram call may watch (256 MiB of VRAM): the
+ * bitmap is nr bits, in unsigned longs. */
+#define HV_MAX_VRAM_PAGES 65536u
+#define HV_DIRTY_BITMAP_LONGS(nr) (((size_t)(nr) + 8 * sizeof(unsigned long) - 1) / \
+                                   (8 * sizeof(unsigned long)))
+
 struct hv;
 
 struct hv_ops {
@@ -118,6 +130,18 @@ struct hv_ops {
     int (*set_pci_link_route)(struct hv *hv, uint8_t link, uint8_t isa_irq);
     int (*inject_msi)(struct hv *hv, uint64_t addr, uint32_t data);
     int (*set_spi_level)(struct hv *hv, uint32_t irq, bool level); /* ARM */
+
+    /* Dirty tracking. modified_memory tells the hypervisor that we wrote
+     * these guest pages through our own mappings (its log-dirty cannot see
+     * such writes: live migration and the VRAM bitmap need them); count
+     * >= 1, -EINVAL if a range is not the guest's. track_dirty_vram fills
+     * bitmap (HV_DIRTY_BITMAP_LONGS(nr) longs, bit i = page first_pfn + i)
+     * with the pages written since the previous call and clears them; a
+     * range other than the previous one starts all dirty; nr = 0 stops
+     * tracking; nr <= HV_MAX_VRAM_PAGES. */
+    int (*modified_memory)(struct hv *hv, const struct hv_pfn_range *ranges, unsigned int count);
+    int (*track_dirty_vram)(struct hv *hv, uint64_t first_pfn, uint32_t nr,
+                            unsigned long *bitmap);
 
     /* Domain control: reason is SHUTDOWN_* from <xen/sched.h>. */
     int (*shutdown)(struct hv *hv, unsigned int reason);

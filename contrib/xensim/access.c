@@ -325,6 +325,8 @@ static int mem_walk(struct xsim_domain *d, unsigned int vcpu, enum mem_op op, ui
                 memcpy(ram, buf, run);
             else
                 memset(ram, byte, run);
+            if (op != MEM_READ)
+                xsim_dirty_mark(&d->dirty, addr, run);
         } else {
             run = aligned_piece(addr, run);
             uint64_t value = 0;
@@ -403,6 +405,7 @@ int xsim_guest_mem(struct xsim_domain *d, unsigned int vcpu, uint64_t addr, unsi
             memcpy(value, ram, size);
         } else {
             memcpy(ram, value, size);
+            xsim_dirty_mark(&d->dirty, addr, size);
         }
     } else if (rc == XSIM_IO_OK) {
         rc = mmio_access(d, vcpu, addr, size, is_read, value);

@@ -47,6 +47,7 @@ union control_rx {
         union {
             uint32_t refs[XSIM_GRANT_MAX_REFS];
             struct xsim_grant_copy_seg segs[XSIM_GRANT_MAX_COPY_SEGS];
+            struct xsim_pfn_extent extents[XSIM_MAX_MODIFIED_EXTENTS];
         } items;
     } msg;
     unsigned char bytes[XSIM_MAX_REQUEST_SIZE + 1]; /* +1: tell oversize apart */
@@ -57,7 +58,11 @@ _Static_assert(offsetof(union control_rx, msg.items) == sizeof(struct xsim_reque
 union control_tx {
     uint64_t offsets[XSIM_GRANT_MAX_REFS];
     struct xsim_grant_copy_result results[XSIM_GRANT_MAX_COPY_SEGS];
+    uint64_t dirty_bitmap[XSIM_MAX_VRAM_PAGES / 64];
 };
+_Static_assert(sizeof(struct xsim_pfn_extent) * XSIM_MAX_MODIFIED_EXTENTS <=
+                   XSIM_MAX_REQUEST_SIZE - sizeof(struct xsim_request),
+               "a full MODIFIED_MEMORY fits the largest datagram");
 
 /* What one op answers besides its status. */
 struct op_answer {
@@ -238,6 +243,42 @@ static int op_grant_copy(struct control_conn *c, const struct xsim_request *req,
     return 0;
 }
 
+/* ---- dirty tracking ---- */
+
+static int op_track_dirty_vram(struct control_conn *c, const struct xsim_request *req,
+                               struct op_answer *a)
+{
+    if (req->arg[2] || req->arg[3])
+        return -EINVAL;
+    int err = xsim_dirty_track_vram(&c->dom->dirty, &c->dom->layout, req->arg[0], req->arg[1],
+                                    c->tx->dirty_bitmap);
+    if (err)
+        return err;
+    a->reply.val[0] = req->arg[1];
+    a->payload_len = (size_t)((req->arg[1] + 63) / 64) * sizeof(uint64_t);
+    return 0;
+}
+
+static int op_modified_memory(struct control_conn *c, const struct xsim_request *req,
+                              struct op_answer *a)
+{
+    if (req->arg[1] || req->arg[2] || req->arg[3])
+        return -EINVAL;
+    unsigned int count = (unsigned int)req->arg[0], bad = 0;
+    const struct xsim_pfn_extent *ext = c->rx->msg.items.extents;
+    int err = xsim_dirty_modified(&c->dom->dirty, &c->dom->layout, ext, count, &bad);
+    if (err) {
+        a->reply.val[0] = bad;
+        xsim_log_limited(c->ctl->rl, "dom%u: MODIFIED_MEMORY extent %u (pfn 0x%" PRIx64
+                         ", %u pages) is not guest RAM: refused", c->dom->domid, bad,
+                         ext[bad].first_pfn, ext[bad].nr);
+        return err;
+    }
+    xsim_log_limited(c->ctl->rl, "dom%u: a device model modified %u extent(s) from pfn 0x%" PRIx64,
+                     c->dom->domid, count, ext[0].first_pfn);
+    return 0;
+}
+
 /* Items a variable-length op carries (0 for fixed ops), or -EINVAL when
  * the datagram's length disagrees with its declared count. */
 static int check_items(const struct xsim_request *req, size_t len)
@@ -251,6 +292,10 @@ static int check_items(const struct xsim_request *req, size_t len)
     case XSIM_OP_GRANT_COPY:
         item = sizeof(struct xsim_grant_copy_seg);
         max = XSIM_GRANT_MAX_COPY_SEGS;
+        break;
+    case XSIM_OP_MODIFIED_MEMORY:
+        item = sizeof(struct xsim_pfn_extent);
+        max = XSIM_MAX_MODIFIED_EXTENTS;
         break;
     default:
         return len == sizeof(*req) ? 0 : -EINVAL;
@@ -304,6 +349,10 @@ static int dispatch_bound_op(struct control_conn *c, const struct xsim_request *
         return arg[0] > UINT32_MAX ? -ENOENT : xsim_grant_unmap(&c->grants, (uint32_t)arg[0]);
     case XSIM_OP_GRANT_COPY:
         return op_grant_copy(c, req, a);
+    case XSIM_OP_TRACK_DIRTY_VRAM:
+        return op_track_dirty_vram(c, req, a);
+    case XSIM_OP_MODIFIED_MEMORY:
+        return op_modified_memory(c, req, a);
     default:
         return -EOPNOTSUPP;
     }

@@ -70,6 +70,8 @@ struct xsim_domain *xsim_domain_new(uint32_t domid, enum hv_arch arch, uint64_t 
     g_cond_init(&d->changed);
     xsim_evtchn_table_init(&d->evtchns);
     xsim_gnttab_init(&d->gnttab, &d->layout, d->ram);
+    xsim_dirty_init(&d->dirty);
+    d->gnttab.dirty = &d->dirty;
     d->state = XSIM_DOMAIN_RUNNING;
     g_mutex_init(&d->listeners_lock);
     d->listeners = g_ptr_array_new();
@@ -88,6 +90,7 @@ void xsim_domain_free(struct xsim_domain *d)
     }
     xsim_evtchn_table_destroy(&d->evtchns);
     xsim_gnttab_destroy(&d->gnttab);
+    xsim_dirty_clear(&d->dirty);
     munmap(d->ram, d->layout.total);
     close(d->ram_fd);
     for (unsigned int i = 0; i < d->nr_vcpus; i++)

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "contrib/xensim/dirty.h"
 #include "contrib/xensim/evtchn.h"
 #include "contrib/xensim/gnttab.h"
 #include "contrib/xensim/irq.h"
@@ -90,6 +91,8 @@ struct xsim_domain {
 
     /* Grant table v1 in guest RAM (its own lock, see gnttab.h). */
     struct xsim_gnttab gnttab;
+    /* Dirty pages: the VRAM window, MODIFIED_MEMORY (dirty.h). */
+    struct xsim_dirty dirty;
 
     GMutex listeners_lock; /* taken alone, never with `lock` held inside */
     GPtrArray *listeners;

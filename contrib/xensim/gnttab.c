@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "contrib/xensim/gnttab.h"
 
+#include "contrib/xensim/dirty.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -19,6 +21,7 @@ struct xsim_grant_active {
     uint32_t pins;    /* mappings + copies using the entry */
     uint32_t writers; /* of which writable */
     uint64_t page_offset;
+    uint64_t gpa; /* of the granted frame, read once at the first pin */
 };
 
 struct xsim_grant_mapping {
@@ -179,6 +182,7 @@ int16_t xsim_gnttab_pin(struct xsim_gnttab *gt, uint32_t ref, uint16_t backend_d
         }
         act = g_new0(struct xsim_grant_active, 1);
         act->page_offset = offset;
+        act->gpa = (uint64_t)frame * XSIM_PAGE_SIZE;
         g_hash_table_insert(gt->active, GUINT_TO_POINTER(ref), act);
     }
     act->pins++;
@@ -197,8 +201,11 @@ void xsim_gnttab_unpin(struct xsim_gnttab *gt, uint32_t ref, bool writable)
     if (act && act->pins && (!writable || act->writers)) {
         uint16_t bits = 0;
         act->pins--;
-        if (writable)
+        if (writable) {
             act->writers--;
+            if (gt->dirty)
+                xsim_dirty_mark(gt->dirty, act->gpa, XSIM_PAGE_SIZE);
+        }
         if (act->writers == 0)
             bits |= GTF_writing;
         if (act->pins == 0)

@@ -37,6 +37,9 @@ struct xsim_gnttab {
     uint32_t nr_frames;    /* 0: no table yet (every ref is bad) */
     uint64_t table_offset; /* its offset in ram */
     GHashTable *active;    /* ref -> struct xsim_grant_active */
+    /* Pages written through a writable pin (a mapping, a copy toward the
+     * guest) are marked dirty here when it ends, as Xen marks them. */
+    struct xsim_dirty *dirty;
 };
 
 /* Entry validation, pure: the flags and domid the entry held when read

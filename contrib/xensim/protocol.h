@@ -112,9 +112,42 @@ enum xsim_op {
     /* No args and, alone among the ops, NO reply (so it costs no round
      * trip): ends the last GRANT_COPY. Ignored if none is pending. */
     XSIM_OP_GRANT_COPY_DONE = 20,
+
+    /* Dirty tracking, as Xen's DM ops of the same names (display VRAM;
+     * live migration). A page counts as written when the guest writes it
+     * (a vCPU, the scripted guest's write/memset), when xensim writes it
+     * for a backend (a grant copy toward the guest, a writable grant
+     * mapping when it is unmapped), or when a device model reports it with
+     * MODIFIED_MEMORY. Writes a device model makes through its own RAM
+     * mapping are invisible, as on Xen: it must report them.
+     *
+     * TRACK_DIRTY_VRAM: arg0 = first pfn, arg1 = nr pages (0 stops
+     * tracking; at most XSIM_MAX_VRAM_PAGES). Every page must be guest RAM,
+     * else -EINVAL (also for nr too large). reply: val0 = nr, then the
+     * bitmap of the pages written since the last call (bit i = page
+     * first+i; little-endian uint64_t words, (nr + 63) / 64 of them); the
+     * bits are cleared. A range other than the last one starts with every
+     * bit set (Xen does the same: the first picture is a full redraw). */
+    XSIM_OP_TRACK_DIRTY_VRAM = 21,
+    /* MODIFIED_MEMORY (variable-length, as GRANT_MAP): arg[0] = count
+     * (1..XSIM_MAX_MODIFIED_EXTENTS), arg[1..3] = 0, then count struct
+     * xsim_pfn_extent. All or nothing: each extent needs nr >= 1, no pfn
+     * overflow and only guest RAM; else -EINVAL and val[0] = the index of
+     * the first bad extent. xensim logs it and counts the pages (qtest
+     * xen_modified_pages). */
+    XSIM_OP_MODIFIED_MEMORY = 22,
 };
 
-#define XSIM_OP_LAST XSIM_OP_GRANT_COPY_DONE
+#define XSIM_OP_LAST XSIM_OP_MODIFIED_MEMORY
+
+#define XSIM_MAX_VRAM_PAGES 65536        /* 256 MiB of tracked VRAM */
+#define XSIM_MAX_MODIFIED_EXTENTS 256    /* extents in one MODIFIED_MEMORY */
+
+struct xsim_pfn_extent {
+    uint64_t first_pfn;
+    uint32_t nr;
+    uint32_t reserved; /* must be 0 */
+};
 
 #define XSIM_GRANT_BACKEND_DOMID 0      /* every control connection is dom0 */
 #define XSIM_GRANT_MAX_REFS 1024        /* refs in one GRANT_MAP */

@@ -22,6 +22,8 @@
  *   xen_msi_last                     -> OK COUNT ADDR DATA: MSIs injected so far
  *                                       and the last one (0 0 0 if none)
  *   xen_invalidate                   -> OK once every enabled server answered
+ *   xen_modified_pages               -> OK PAGES: pages device models reported
+ *                                       written (MODIFIED_MEMORY) so far
  *   xen_evtchn_alloc_unbound REMOTE  -> OK PORT, then async "EVTCHN PORT"
  *   xen_evtchn_send PORT / xen_evtchn_close PORT -> OK
  *   xen_gnttab_setup GPA NFRAMES     -> OK | FAIL reason: the grant table v1 is at
@@ -469,6 +471,11 @@ static void cmd_msi_last(struct qtest_conn *c, const char *name, int argc, char 
     reply(c, "OK %" G_GUINT64_FORMAT " 0x%" G_GINT64_MODIFIER "x 0x%x", count, addr, data);
 }
 
+static void cmd_modified_pages(struct qtest_conn *c, const char *name, int argc, char **argv)
+{
+    reply(c, "OK %" G_GUINT64_FORMAT, xsim_dirty_modified_pages(&c->d->dirty));
+}
+
 static void cmd_domain_state(struct qtest_conn *c, const char *name, int argc, char **argv)
 {
     unsigned int reason;
@@ -663,6 +670,7 @@ static const struct qtest_cmd commands[] = {
     { "xen_domain_state", 0, 0, cmd_domain_state },
     { "xen_msi_last", 0, 0, cmd_msi_last },
     { "xen_invalidate", 0, 0, cmd_invalidate },
+    { "xen_modified_pages", 0, 0, cmd_modified_pages },
     { "xen_evtchn_alloc_unbound", 1, 1, cmd_evtchn_alloc },
     { "xen_evtchn_send", 1, 1, cmd_evtchn_send },
     { "xen_evtchn_close", 1, 1, cmd_evtchn_close },

@@ -132,6 +132,39 @@ static int f_set_pci_link_route(struct hv *hv, uint8_t link, uint8_t isa_irq)
     return 0;
 }
 
+/* As Xen: ranges must lie in the guest's RAM (here the fake RAM). */
+static int f_modified_memory(struct hv *hv, const struct hv_pfn_range *ranges, unsigned int count)
+{
+    struct fake_hv *f = fake(hv);
+    const uint64_t ram_pages = FAKE_RAM_SIZE / 4096;
+
+    if (!ranges || !count)
+        return -EINVAL;
+    for (unsigned int i = 0; i < count; i++)
+        if (!ranges[i].nr || ranges[i].first_pfn >= ram_pages ||
+            ranges[i].nr > ram_pages - ranges[i].first_pfn)
+            return -EINVAL;
+    for (unsigned int i = 0; i < count; i++)
+        f->modified_pages += ranges[i].nr;
+    f->last_modified = ranges[count - 1];
+    return 0;
+}
+
+/* Hands out vram_dirty (what the test put there) and clears it. */
+static int f_track_dirty_vram(struct hv *hv, uint64_t first_pfn, uint32_t nr,
+                              unsigned long *bitmap)
+{
+    struct fake_hv *f = fake(hv);
+
+    if (nr > HV_MAX_VRAM_PAGES || (nr && !bitmap))
+        return -EINVAL;
+    f->vram_first_pfn = first_pfn;
+    f->vram_nr = nr;
+    memcpy(bitmap, f->vram_dirty, HV_DIRTY_BITMAP_LONGS(nr) * sizeof(unsigned long));
+    memset(f->vram_dirty, 0, sizeof(f->vram_dirty));
+    return 0;
+}
+
 static int f_shutdown(struct hv *hv, unsigned int reason)
 {
     fake(hv)->shutdowns++;
@@ -176,6 +209,8 @@ static const struct hv_ops fake_ops = {
     .unmap_frames = f_unmap_frames,
     .set_isa_irq_level = f_set_isa_irq_level,
     .set_pci_link_route = f_set_pci_link_route,
+    .modified_memory = f_modified_memory,
+    .track_dirty_vram = f_track_dirty_vram,
     .shutdown = f_shutdown,
     .inject_msi = f_inject_msi,
     .set_pci_intx_level = f_set_pci_intx_level,

@@ -39,6 +39,12 @@ struct fake_hv {
     GArray *msis;                 /* struct fake_msi, in injection order */
     bool pci_intx_level[32][4];   /* bus 0: [device][INTA..INTD] */
     unsigned int pci_intx_calls;
+    /* dirty tracking: what devices reported, what the next bitmap holds */
+    uint64_t modified_pages;      /* summed over every modified_memory call */
+    struct hv_pfn_range last_modified;
+    uint64_t vram_first_pfn;
+    uint32_t vram_nr;
+    unsigned long vram_dirty[HV_DIRTY_BITMAP_LONGS(HV_MAX_VRAM_PAGES)];
 };
 
 struct fake_hv *fake_hv_new(void);

@@ -44,6 +44,8 @@ struct fake_xen {
     uint32_t bad_gref;
     int bad_gref_errno;
     uint8_t grant_page[4096];
+    /* track_dirty_vram writes this to every word of the bitmap it is given. */
+    unsigned long dirty_word;
 };
 
 /* Fill ctx with defaults and route every fake call to it. */
@@ -327,6 +329,38 @@ int xendevicemodel_inject_msi(xendevicemodel_handle *h, domid_t domid, uint64_t 
 int xendevicemodel_shutdown(xendevicemodel_handle *h, domid_t domid, unsigned int reason)
 {
     return fake_call("dm_shutdown", "dom=%u reason=%u", domid, reason) ? -1 : 0;
+}
+
+int xendevicemodel_modified_memory(xendevicemodel_handle *h, domid_t domid, uint64_t first_pfn,
+                                   uint32_t nr)
+{
+    return fake_call("dm_modified_memory", "dom=%u first=0x%" PRIx64 " nr=%u", domid, first_pfn,
+                     nr) ? -1 : 0;
+}
+
+int xendevicemodel_modified_memory_bulk(xendevicemodel_handle *h, domid_t domid,
+                                        struct xen_dm_op_modified_memory_extent extents[],
+                                        uint32_t nr)
+{
+    GString *list = g_string_new(NULL);
+
+    for (uint32_t i = 0; i < nr; i++)
+        g_string_append_printf(list, "%s0x%" PRIx64 "+%u", i ? "," : "",
+                               (uint64_t)extents[i].first_pfn, extents[i].nr);
+    bool failed = fake_call("dm_modified_memory_bulk", "dom=%u n=%u %s", domid, nr, list->str);
+    g_string_free(list, TRUE);
+    return failed ? -1 : 0;
+}
+
+int xendevicemodel_track_dirty_vram(xendevicemodel_handle *h, domid_t domid, uint64_t first_pfn,
+                                    uint32_t nr, unsigned long *dirty_bitmap)
+{
+    if (fake_call("dm_track_dirty_vram", "dom=%u first=0x%" PRIx64 " nr=%u", domid, first_pfn, nr))
+        return -1;
+    const size_t bits = 8 * sizeof(unsigned long);
+    for (size_t i = 0; i < (nr + bits - 1) / bits; i++)
+        dirty_bitmap[i] = fx->dirty_word;
+    return 0;
 }
 
 /* ---- event channels ---- */

@@ -658,6 +658,52 @@ static void test_irqs_and_control(void)
     close_all(&fx, hv, close_log);
 }
 
+/* ---- dirty tracking ---- */
+
+static void test_dirty_tracking(void)
+{
+    struct fake_xen fx;
+    struct hv *hv = open_ok(&fx);
+    const struct hv_pfn_range one = { 0xf0000, 16 };
+    const struct hv_pfn_range two[2] = { { 0x100, 1 }, { 0xfffff, 3 } };
+    unsigned long bitmap[HV_DIRTY_BITMAP_LONGS(130) + 1];
+
+    /* one range: the plain call; several: the bulk call, extents as given */
+    g_assert_cmpint(hv->ops->modified_memory(hv, &one, 1), ==, 0);
+    g_assert_cmpint(hv->ops->modified_memory(hv, two, 2), ==, 0);
+    expect_log(&fx, "dm_modified_memory dom=5 first=0xf0000 nr=16\n"
+                    "dm_modified_memory_bulk dom=5 n=2 0x100+1,0xfffff+3\n");
+    /* refused before any hypercall: nothing, an empty range, pfn wrap-around */
+    const struct hv_pfn_range empty = { 0x100, 0 }, wraps = { UINT64_MAX - 1, 3 };
+    g_assert_cmpint(hv->ops->modified_memory(hv, &one, 0), ==, -EINVAL);
+    g_assert_cmpint(hv->ops->modified_memory(hv, NULL, 1), ==, -EINVAL);
+    g_assert_cmpint(hv->ops->modified_memory(hv, &empty, 1), ==, -EINVAL);
+    g_assert_cmpint(hv->ops->modified_memory(hv, &wraps, 1), ==, -EINVAL);
+    expect_log(&fx, "");
+    fail_next(&fx, "dm_modified_memory_bulk", EINVAL, 0);
+    g_assert_cmpint(hv->ops->modified_memory(hv, two, 2), ==, -EINVAL);
+    g_free(fake_xen_take_log(&fx));
+
+    /* the bitmap comes back as Xen fills it, sized for nr pages */
+    fx.dirty_word = 0xa5;
+    memset(bitmap, 0, sizeof(bitmap));
+    g_assert_cmpint(hv->ops->track_dirty_vram(hv, 0xf0000, 130, bitmap), ==, 0);
+    expect_log(&fx, "dm_track_dirty_vram dom=5 first=0xf0000 nr=130\n");
+    for (size_t i = 0; i < HV_DIRTY_BITMAP_LONGS(130); i++)
+        g_assert_cmphex(bitmap[i], ==, 0xa5);
+    g_assert_cmphex(bitmap[HV_DIRTY_BITMAP_LONGS(130)], ==, 0); /* nothing past it */
+    g_assert_cmpint(hv->ops->track_dirty_vram(hv, 0, 0, NULL), ==, 0); /* stop tracking */
+    expect_log(&fx, "dm_track_dirty_vram dom=5 first=0x0 nr=0\n");
+    g_assert_cmpint(hv->ops->track_dirty_vram(hv, 0, HV_MAX_VRAM_PAGES + 1, bitmap), ==, -EINVAL);
+    g_assert_cmpint(hv->ops->track_dirty_vram(hv, 0, 1, NULL), ==, -EINVAL);
+    g_assert_cmpint(hv->ops->track_dirty_vram(hv, UINT64_MAX, 2, bitmap), ==, -EINVAL);
+    expect_log(&fx, "");
+    fail_next(&fx, "dm_track_dirty_vram", ESRCH, 0);
+    g_assert_cmpint(hv->ops->track_dirty_vram(hv, 0xf0000, 1, bitmap), ==, -ESRCH);
+    expect_log(&fx, "dm_track_dirty_vram dom=5 first=0xf0000 nr=1 FAIL(3)\n");
+    close_all(&fx, hv, close_log);
+}
+
 /* ---- the ARM build ---- */
 
 static void test_arm(void)
@@ -715,6 +761,7 @@ int main(int argc, char **argv)
     g_test_add_func("/hv-xen/grant-map-errors", test_grant_map_errors);
     g_test_add_func("/hv-xen/grant-copy", test_grant_copy);
     g_test_add_func("/hv-xen/irqs-and-control", test_irqs_and_control);
+    g_test_add_func("/hv-xen/dirty-tracking", test_dirty_tracking);
     g_test_add_func("/hv-xen/arm", test_arm);
     return g_test_run();
 }
