@@ -18,6 +18,8 @@ esac
 packages=(
     gcc pkg-config meson ninja-build python3
     libglib2.0-dev libjson-glib-dev libxen-dev xenstore-utils
+    liburing-dev libnbd-dev
+    qemu-utils # qemu-img and qemu-nbd: the qcow2-over-NBD disk test
 )
 
 install_missing() {
@@ -40,7 +42,7 @@ build() {
     local dir=$1
     shift
     if [ ! -f "$dir/build.ninja" ]; then
-        meson setup "$dir" -Dxen=enabled "$@" >/dev/null
+        meson setup "$dir" -Dxen=enabled -Dio_uring=enabled -Dnbd=enabled "$@" >/dev/null
     fi
     ninja -C "$dir" >/dev/null
     echo "quickstart: built $dir"

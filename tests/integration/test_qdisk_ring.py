@@ -549,6 +549,38 @@ class QdiskRingTest(unittest.TestCase):
                 self.assertEqual(image[page * PAGE:(page + 1) * PAGE], data,
                                  f"iteration {iteration}: page {page} lost")
 
+    def test_qcow2_through_nbd(self):
+        """Image formats are served through an NBD server beside ioreqd."""
+        qcow2 = os.path.join(self.tmp.name, "disk.qcow2")
+        sock = os.path.join(self.tmp.name, "nbd.sock")
+        subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", qcow2, "8M"], check=True)
+        nbd = subprocess.Popen(["qemu-nbd", "--persistent", f"--socket={sock}", "-f", "qcow2", qcow2],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(sock) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.start(params=f"nbd:unix:{sock}")
+            self.assertEqual(self.read_key(f"{BE}/sectors"), str(8 * 2048))
+            self.connect()
+            self.write_mem(DATA, b"\xc2" * PAGE)
+            self.assertEqual(self.one(request(OP_WRITE, 1, 2048, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
+            self.assertEqual(self.one(request(OP_FLUSH, 2, 0, []))[2], RSP_OKAY)
+            self.assertEqual(self.one(request(OP_READ, 3, 2048, [(DATA_REF + 1, 0, 7)]))[2], RSP_OKAY)
+            self.assertEqual(self.read_mem(DATA + PAGE, PAGE), b"\xc2" * PAGE)
+            self.assertEqual(self.one(request(OP_READ, 4, 0, [(DATA_REF + 1, 0, 7)]))[2], RSP_OKAY)
+            self.assertEqual(self.read_mem(DATA + PAGE, PAGE), bytes(PAGE))
+            self.dm.stop()
+            self.dm = None
+        finally:
+            nbd.terminate()
+            nbd.wait(timeout=20)
+        raw = os.path.join(self.tmp.name, "check.raw")
+        subprocess.run(["qemu-img", "convert", "-O", "raw", qcow2, raw], check=True)
+        with open(raw, "rb") as f:
+            f.seek(2048 * 512)
+            self.assertEqual(f.read(PAGE), b"\xc2" * PAGE)
+
 
 if __name__ == "__main__":
     unittest.main()
