@@ -308,6 +308,13 @@ class QdiskRingTest(unittest.TestCase):
         with open(self.image, "rb") as f:
             self.assertEqual(f.read(PAGE), self.pattern[:PAGE])
 
+    def test_cdrom_info(self):
+        self.start(device_type="cdrom", removable="1")
+        self.assertEqual(self.read_key(f"{BE}/info"), str(1 | 2 | 4))  # CDROM, REMOVABLE, READONLY
+        self.connect()
+        self.assertEqual(self.one(request(OP_WRITE, 1, 0, [(DATA_REF, 0, 7)]))[2], RSP_ERROR)
+        self.assertEqual(self.one(request(OP_READ, 2, 0, [(DATA_REF, 0, 7)]))[2], RSP_OKAY)
+
     def test_corrupt_producer_closes_device(self):
         self.start()
         self.connect()
