@@ -34,10 +34,14 @@ MSIX_VECTORS = 2048
 RAM_TABLE = 0x100000   # MSI-X table image in guest RAM
 RAM_TEXT = 0x200000    # driver-log text and unplug words in guest RAM
 STORM_SECONDS = 2.0
-# generous: measured 1-20 on a busy 2-core box, where every probe write
-# queues behind one storm request of each storming vCPU; a stalled loop
-# makes probes wait for whole storm rounds (seconds: ratios in the thousands)
+# A probe write may queue behind one request of each storming vCPU, so its
+# fair cost grows with the storm's own request time, which a loaded machine
+# stretches. The probe passes if it stays within either generous bound: 100
+# times its time before the storm (measured 1-25 on a busy 2-core box), or
+# 8 times the median storm request (3 storming vCPUs, with slack). A
+# stalled loop makes probes wait for whole bursts of thousands of requests.
 MAX_SLOWDOWN = 100
+FAIR_SHARE = 8
 RSS_GROWTH_LIMIT_KB = 8 * 1024
 
 
@@ -152,10 +156,15 @@ class IrqStormTest(unittest.TestCase):
             def run(q=q, cmds=cmds, vcpu=vcpu):
                 while not stop.is_set():
                     for c in cmds:
+                        started = time.monotonic_ns()
                         r = q.cmd(c, timeout=120)
+                        took = time.monotonic_ns() - started
                         if not r.startswith("OK"):
                             counters["errors"].append(f"{c} -> {r}")
                             return
+                        # one ioreq per rep command; bench replies carry their mean
+                        per_request = int(r.split()[3]) if c.startswith("xen_bench") else took
+                        counters["request_ns"].append(per_request)
                     counters[vcpu] = counters.get(vcpu, 0) + 1
             t = threading.Thread(target=run, daemon=True)
             t.start()
@@ -164,7 +173,7 @@ class IrqStormTest(unittest.TestCase):
 
     def storm_round(self, probes):
         stop = threading.Event()
-        counters = {"errors": []}
+        counters = {"errors": [], "request_ns": []}
         threads = self.storms(stop, counters)
         time.sleep(0.2)  # let every storm get going
         during = [[self.probe(q, addr)] for q, addr in probes]
@@ -199,15 +208,20 @@ class IrqStormTest(unittest.TestCase):
         elapsed = time.monotonic() - started
         rss_after_first = self.rss_kb(self.dm)
 
-        print(f"storm: probes before {baseline} ns, during {medians} ns; bursts {counters}; "
+        print(f"storm: probes before {baseline} ns, during {medians} ns; "
+              f"storm requests {sorted(counters['request_ns'])[len(counters['request_ns']) // 2]} ns "
+              f"(median); "
+              f"bursts { {k: v for k, v in counters.items() if isinstance(k, int)} }; "
               f"{len(self.dm.stderr().splitlines()) - lines_before} log lines; "
               f"RSS {rss_after_first} KiB", file=sys.stderr)
         injected = self.msi_count() - before_msis
         self.assertGreaterEqual(injected, counters[0] * MSIX_VECTORS)  # every vector, every burst
+        typical_request = sorted(counters["request_ns"])[len(counters["request_ns"]) // 2]
         for base, during, what in zip(baseline, medians, ("same process", "other process")):
-            self.assertLessEqual(during, base * MAX_SLOWDOWN,
-                                 f"{what}: median round trip {during} ns during the storm "
-                                 f"against {base} ns before")
+            self.assertLessEqual(during, max(base * MAX_SLOWDOWN, typical_request * FAIR_SHARE),
+                                 f"{what}: mean round trip {during} ns during the storm "
+                                 f"against {base} ns before, storm requests typically "
+                                 f"{typical_request} ns")
 
         # the log: every burst of vCPU 3 alone offers ~3000 loggable events
         lines = self.dm.stderr().splitlines()[lines_before:]
