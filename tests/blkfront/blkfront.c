@@ -52,6 +52,7 @@ void blkfront_opts_init(struct blkfront_opts *o)
     o->ring_order = BLKFRONT_AUTO;
     o->persistent = o->flush = o->discard = o->indirect = BLKFRONT_AUTO;
     o->max_segments = 256;
+    o->first_ref = BLKFRONT_FIRST_REF;
     o->queue_depth = 32;
     o->connect_timeout_ms = 10000;
     o->io_timeout_ms = 30000;
@@ -103,10 +104,10 @@ static bool alloc_pages(struct blkfront *bf, uint64_t pages, uint64_t *gpa, char
 
 static bool alloc_refs(struct blkfront *bf, uint64_t n, grant_ref_t *first, char **err)
 {
-    if (n > bf->g.nr_grants - bf->ref_next) {
+    if (n > bf->ref_end - bf->ref_next) {
         *err = g_strdup_printf("need %" PRIu64 " more grant refs, the table has %u left "
                                "(lower --queue-depth or --max-segments)",
-                               n, bf->g.nr_grants - bf->ref_next);
+                               n, bf->ref_end - bf->ref_next);
         return false;
     }
     *first = bf->ref_next;
@@ -245,23 +246,30 @@ static void choose_ring_shape(struct blkfront *bf)
     bf->use_persistent = choose(o->persistent, bf->be.persistent); /* re-checked at Connected */
 }
 
-/* With indirect on auto, shrink the segments per request until every
- * slot's pages and grants fit our region and the grant table (a few
- * spare for raw requests). */
+/* Fit every slot's pages and grants in our region and ref range (a few
+ * spare for raw requests): with indirect on auto, fewer segments per
+ * request first; then, if even direct requests do not fit, fewer slots. */
 static void fit_budget(struct blkfront *bf)
 {
     uint64_t slots = 0;
     for (unsigned int i = 0; i < bf->nr_queues; i++)
         slots += MIN(bf->opt.queue_depth, bf->q[i].nr_ents);
-    uint64_t refs = bf->g.nr_grants - bf->ref_next;
+    uint64_t refs = bf->ref_end - bf->ref_next;
     uint64_t pages = (bf->opt.gpa_base + bf->opt.gpa_size - bf->gpa_next) / GUEST_PAGE_SIZE;
-    uint64_t per_slot = MIN(refs, pages) > 64 ? (MIN(refs, pages) - 64) / MAX(slots, 1) : 0;
+    uint64_t budget = MIN(refs, pages) > 64 ? MIN(refs, pages) - 64 : 0;
+    uint64_t per_slot = budget / MAX(slots, 1);
     uint64_t ind = BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST;
-    if (bf->opt.indirect != BLKFRONT_AUTO || !bf->use_indirect || bf->max_segs + ind <= per_slot)
-        return;
-    bf->max_segs = per_slot > ind + BLKIF_MAX_SEGMENTS_PER_REQUEST ? (unsigned int)(per_slot - ind)
-                                                                  : BLKIF_MAX_SEGMENTS_PER_REQUEST;
-    bf->use_indirect = bf->max_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST;
+    if (bf->opt.indirect == BLKFRONT_AUTO && bf->use_indirect && bf->max_segs + ind > per_slot) {
+        bf->max_segs = per_slot > ind + BLKIF_MAX_SEGMENTS_PER_REQUEST
+                           ? (unsigned int)(per_slot - ind)
+                           : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+        bf->use_indirect = bf->max_segs > BLKIF_MAX_SEGMENTS_PER_REQUEST;
+    }
+    uint64_t need = bf->max_segs + (bf->use_indirect ? ind : 0);
+    if (need * slots > budget) {
+        uint64_t depth = budget / need / bf->nr_queues;
+        bf->opt.queue_depth = (unsigned int)MAX(depth, 1);
+    }
 }
 
 /* After Connected: the I/O features. */
@@ -383,6 +391,28 @@ static bool negotiate_rings(struct blkfront *bf, char **err)
     return write_frontend_keys(bf, err);
 }
 
+/* Our own table at the start of our region, or one another frontend of
+ * this guest placed; then our range of refs in it. */
+static bool grant_table(struct blkfront *bf, char **err)
+{
+    const struct blkfront_opts *o = &bf->opt;
+    uint64_t table = o->shared_gnttab;
+    bool ok = o->shared_gnttab
+                  ? guest_gnttab_attach(&bf->g, table, BLKFRONT_GRANT_FRAMES, err)
+                  : alloc_pages(bf, BLKFRONT_GRANT_FRAMES, &table, err) &&
+                        guest_gnttab_setup(&bf->g, table, BLKFRONT_GRANT_FRAMES, err);
+    if (!ok)
+        return false;
+    uint64_t end = o->nr_refs ? (uint64_t)o->first_ref + o->nr_refs : bf->g.nr_grants;
+    if (o->first_ref < BLKFRONT_FIRST_REF || end > bf->g.nr_grants) {
+        *err = g_strdup_printf("--grant-refs: refs %u..%" PRIu64 " are not in %u..%u",
+                               o->first_ref, end - 1, BLKFRONT_FIRST_REF, bf->g.nr_grants - 1);
+        return false;
+    }
+    bf->ref_end = (grant_ref_t)end;
+    return true;
+}
+
 bool blkfront_connect(struct blkfront *bf, const struct blkfront_opts *o, char **err)
 {
     memset(bf, 0, sizeof(*bf));
@@ -390,16 +420,13 @@ bool blkfront_connect(struct blkfront *bf, const struct blkfront_opts *o, char *
     bf->g.fd = -1;
     bf->layout = o->abi == BLKFRONT_ABI_X86_32 ? &layout_x86_32 : &layout_x86_64;
     bf->gpa_next = o->gpa_base;
-    bf->ref_next = BLKFRONT_FIRST_REF;
-    uint64_t table;
+    bf->ref_next = o->first_ref;
     if (o->gpa_base % GUEST_PAGE_SIZE || !guest_open(&bf->g, o->dir, o->domid, err)) {
         if (o->gpa_base % GUEST_PAGE_SIZE)
             *err = g_strdup("--gpa-base must be page aligned");
         return false;
     }
-    if (!alloc_pages(bf, BLKFRONT_GRANT_FRAMES, &table, err) ||
-        !guest_gnttab_setup(&bf->g, table, BLKFRONT_GRANT_FRAMES, err) ||
-        !xenbus_open(&bf->xb, o->dir, o->domid, err) || !find_backend(bf, err) ||
+    if (!grant_table(bf, err) || !xenbus_open(&bf->xb, o->dir, o->domid, err) || !find_backend(bf, err) ||
         !negotiate_rings(bf, err) ||
         !wait_backend(bf, want_connected, XenbusStateConnected, err) ||
         !read_backend_info(bf, err))
@@ -775,7 +802,7 @@ static bool want_closed(unsigned int s)
 /* Every grant we made must be free once the backend is Closed. */
 static bool check_released(struct blkfront *bf, char **err)
 {
-    for (grant_ref_t ref = BLKFRONT_FIRST_REF; ref < bf->ref_next; ref++) {
+    for (grant_ref_t ref = bf->opt.first_ref; ref < bf->ref_next; ref++) {
         uint16_t flags = guest_grant_flags(&bf->g, ref);
         if (flags & (GTF_reading | GTF_writing)) {
             *err = g_strdup_printf("backend Closed but still uses grant ref %u (flags 0x%x)", ref,

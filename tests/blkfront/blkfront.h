@@ -28,6 +28,9 @@ struct blkfront_opts {
     const char *dir;
     unsigned int domid, devid;
     uint64_t gpa_base, gpa_size;  /* our part of guest RAM */
+    uint64_t shared_gnttab;       /* 0: our own table at gpa_base; else another
+                                     frontend's (of this guest) already there */
+    uint32_t first_ref, nr_refs;  /* our grant refs (nr_refs 0: to the table's end) */
     enum blkfront_abi abi;
     bool write_protocol;          /* false: leave "protocol" unwritten */
     int queues;                   /* AUTO: the backend's maximum (capped at 4) */
@@ -97,7 +100,7 @@ struct blkfront {
     unsigned int max_segs;    /* per request: 11 direct or the indirect count */
     bool use_indirect;
     uint64_t gpa_next;        /* bump allocator in [gpa_base, gpa_base + gpa_size) */
-    grant_ref_t ref_next;
+    grant_ref_t ref_next, ref_end;
     struct blkfront_queue q[BLKFRONT_MAX_QUEUES];
     bool connected;
     uint64_t protocol_errors;

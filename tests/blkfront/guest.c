@@ -245,6 +245,17 @@ bool guest_gnttab_setup(struct guest *g, uint64_t gpa, unsigned int nframes, cha
     return ok;
 }
 
+bool guest_gnttab_attach(struct guest *g, uint64_t gpa, unsigned int nframes, char **err)
+{
+    g->gnttab = guest_ptr(g, gpa, (uint64_t)nframes * GUEST_PAGE_SIZE);
+    if (!g->gnttab) {
+        *err = g_strdup_printf("grant table at 0x%" PRIx64 ": not guest RAM", gpa);
+        return false;
+    }
+    g->nr_grants = nframes * (GUEST_PAGE_SIZE / sizeof(grant_entry_v1_t));
+    return true;
+}
+
 void guest_grant(struct guest *g, grant_ref_t ref, domid_t domid, uint64_t gpa, bool readonly)
 {
     grant_entry_v1_t *e = &g->gnttab[ref];

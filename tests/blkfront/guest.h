@@ -50,6 +50,8 @@ void *guest_ptr(struct guest *g, uint64_t gpa, uint64_t len);
 
 /* The grant table: nframes at gpa (xen_gnttab_setup). */
 bool guest_gnttab_setup(struct guest *g, uint64_t gpa, unsigned int nframes, char **err);
+/* Use a table another frontend of this guest already set up at gpa. */
+bool guest_gnttab_attach(struct guest *g, uint64_t gpa, unsigned int nframes, char **err);
 /* Grant domid access to the frame at gpa (entry written as a guest does:
  * frame and domid first, then flags after a barrier). */
 void guest_grant(struct guest *g, grant_ref_t ref, domid_t domid, uint64_t gpa, bool readonly);

@@ -26,11 +26,16 @@ static void usage(FILE *f)
           "  --persistent auto|on|off  --flush auto|on|off  --discard auto|on|off\n"
           "  --indirect auto|off|N     --max-segments N (cap with indirect, default 256)\n"
           "  --queue-depth N (per queue, default 32)\n"
+          "grants (several disks of one guest share its table):\n"
+          "  --grant-refs FIRST:COUNT   our refs (default 8 to the table's end)\n"
+          "  --shared-grant-table GPA   the table another frontend set up (default: our\n"
+          "                             own, at --gpa-base)\n"
           "  --connect-timeout SECONDS (default 10)  --io-timeout SECONDS (default 30)\n"
           "modes:\n"
           "  --ops N --seed N --max-sectors N --span-sectors N --discard-zeroes   (verify, disappear)\n"
           "  --bench-seconds S                                                    (bench)\n"
-          "  --raw-cases a,b,...                                                  (raw)\n",
+          "  --raw-cases a,b,...                                                  (raw)\n"
+          "  --linger SECONDS   stay connected after the mode (tests poke the device)\n",
           f);
 }
 
@@ -38,6 +43,7 @@ struct cli {
     struct blkfront_opts o;
     struct mode_opts m;
     const char *mode;
+    int linger_ms; /* stay connected this long after the mode */
 };
 
 static bool num(const char *s, uint64_t *out)
@@ -94,7 +100,8 @@ enum {
     OPT_DIR = 256, OPT_DOMID, OPT_DEVID, OPT_GPA_BASE, OPT_GPA_SIZE, OPT_MODE, OPT_PROTOCOL,
     OPT_QUEUES, OPT_ORDER, OPT_PERSISTENT, OPT_FLUSH, OPT_DISCARD, OPT_INDIRECT, OPT_MAX_SEGS,
     OPT_DEPTH, OPT_CONNECT_TIMEOUT, OPT_IO_TIMEOUT, OPT_OPS, OPT_SEED, OPT_MAX_SECTORS,
-    OPT_SPAN, OPT_DISCARD_ZEROES, OPT_BENCH_SECONDS, OPT_RAW_CASES, OPT_HELP,
+    OPT_SPAN, OPT_DISCARD_ZEROES, OPT_BENCH_SECONDS, OPT_RAW_CASES, OPT_GRANT_REFS,
+    OPT_SHARED_GNTTAB, OPT_LINGER, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -122,6 +129,9 @@ static const struct option long_opts[] = {
     { "discard-zeroes", no_argument, NULL, OPT_DISCARD_ZEROES },
     { "bench-seconds", required_argument, NULL, OPT_BENCH_SECONDS },
     { "raw-cases", required_argument, NULL, OPT_RAW_CASES },
+    { "grant-refs", required_argument, NULL, OPT_GRANT_REFS },
+    { "shared-grant-table", required_argument, NULL, OPT_SHARED_GNTTAB },
+    { "linger", required_argument, NULL, OPT_LINGER },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -134,6 +144,21 @@ static bool seconds_ms(const char *s, int *ms)
         return false;
     *ms = (int)(v * 1000);
     return true;
+}
+
+/* FIRST:COUNT */
+static bool grant_refs(const char *s, struct blkfront_opts *o)
+{
+    uint64_t first, count;
+    gchar **f = g_strsplit(s, ":", 3);
+    bool ok = g_strv_length(f) == 2 && num(f[0], &first) && num(f[1], &count) &&
+              first <= UINT32_MAX && count >= 1 && count <= UINT32_MAX;
+    g_strfreev(f);
+    if (ok) {
+        o->first_ref = (uint32_t)first;
+        o->nr_refs = (uint32_t)count;
+    }
+    return ok;
 }
 
 /* One option; false if its value is bad. */
@@ -173,8 +198,19 @@ static bool apply_opt(struct cli *c, int opt, const char *a)
         return seconds_ms(a, &ms) && ((m->bench_seconds = ms / 1000.0), true);
     }
     case OPT_RAW_CASES: m->raw_cases = a; return true;
+    case OPT_GRANT_REFS: return grant_refs(a, o);
+    case OPT_LINGER: return seconds_ms(a, &c->linger_ms);
+    case OPT_SHARED_GNTTAB: return num(a, &o->shared_gnttab) && o->shared_gnttab;
     default: return false;
     }
+}
+
+static const char *option_name(int val)
+{
+    for (const struct option *o = long_opts; o->name; o++)
+        if (o->val == val)
+            return o->name;
+    return "?";
 }
 
 static bool parse(int argc, char **argv, struct cli *c)
@@ -190,8 +226,8 @@ static bool parse(int argc, char **argv, struct cli *c)
         }
         if (opt == '?' || !apply_opt(c, opt, optarg)) {
             if (opt != '?')
-                fprintf(stderr, "blkfront: bad value for --%s: %s\n",
-                        long_opts[opt - OPT_DIR].name, optarg);
+                fprintf(stderr, "blkfront: bad value for --%s: %s\n", option_name(opt),
+                        optarg);
             return false;
         }
     }
@@ -256,6 +292,7 @@ int main(int argc, char **argv)
     }
     print_connected(bf);
     int status = run_mode(bf, &c);
+    g_usleep((gulong)c.linger_ms * 1000);
     if (!blkfront_close(bf, &err)) {
         fprintf(stderr, "blkfront: close: %s\n", err);
         g_free(err);

@@ -97,7 +97,7 @@ static void build(struct raw *r, const char *name, uint8_t *e)
     else if (!strcmp(name, "write-readonly"))
         direct(r, e, BLKIF_OP_WRITE, 1, 0, good(r));
     else if (!strcmp(name, "bad-gref"))
-        direct(r, e, BLKIF_OP_READ, 1, 0, (struct seg){ bf->g.nr_grants - 1, 0, 7 });
+        direct(r, e, BLKIF_OP_READ, 1, 0, (struct seg){ bf->g.nr_grants + 100, 0, 7 });
     else if (!strcmp(name, "ro-grant-read"))
         direct(r, e, BLKIF_OP_READ, 1, 0, (struct seg){ r->ro_ref, 0, 7 });
 }

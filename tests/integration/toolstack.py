@@ -179,13 +179,16 @@ def remove_qdisk(xs, domid, devid, backend_domid=0, timeout=LIBXL_DESTROY_TIMEOU
     return closed
 
 
-def resize(image, new_size, notify=None):
-    """Grow or shrink the image file; `notify` (e.g. a QMP block_resize
-    call into ioreqd) tells the backend, which must rewrite `sectors` and
-    signal the frontend (issue 6)."""
+def resize(xs, domid, devid, image, new_size, backend_domid=0):
+    """Grow (or shrink) the image file, then tell the backend by rewriting a
+    key of its directory (params, with its own value): ioreqd's qdisk then
+    rereads the size, rewrites `sectors` and signals the frontend
+    (docs/qdisk.md)."""
     os.truncate(image, new_size)
-    if notify:
-        notify(new_size)
+    be = backend_path(domid, devid, backend_domid)
+    params = xs.read(f"{be}/params")
+    if params is not None:
+        xs.write(f"{be}/params", params)
 
 
 def wait_backend_state(xs, domid, devid, states, timeout=10, backend_domid=0):
