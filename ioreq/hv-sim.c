@@ -70,10 +70,10 @@ static void close_fds(int *fds, unsigned int n)
 /* One request, one reply; fds received into fds[] (all -1 if none). The
  * reply's fd count is checked against what we expect, so a confused peer
  * cannot make us keep stray descriptors. */
-static int sim_call(struct hv_sim *s, uint32_t op, const uint64_t args[4], struct xsim_reply *reply,
-                    int fds[XSIM_MAX_FDS])
+static int sim_call_to(struct hv_sim *s, uint32_t op, uint32_t target, const uint64_t args[4],
+                       struct xsim_reply *reply, int fds[XSIM_MAX_FDS])
 {
-    struct xsim_request req = { .op = op };
+    struct xsim_request req = { .op = op, .target = target };
     char cbuf[CMSG_SPACE(sizeof(int) * XSIM_MAX_FDS)];
     struct iovec iov = { .iov_base = reply, .iov_len = sizeof(*reply) };
     struct msghdr msg = {
@@ -109,6 +109,12 @@ static int sim_call(struct hv_sim *s, uint32_t op, const uint64_t args[4], struc
         return n == 0 ? -ECONNRESET : -EPROTO;
     }
     return reply->status;
+}
+
+static int sim_call(struct hv_sim *s, uint32_t op, const uint64_t args[4], struct xsim_reply *reply,
+                    int fds[XSIM_MAX_FDS])
+{
+    return sim_call_to(s, op, 0, args, reply, fds);
 }
 
 static int sim_simple(struct hv *hv, uint32_t op, uint64_t a0, uint64_t a1, uint64_t a2,
@@ -706,6 +712,42 @@ static void sim_close(struct hv *hv)
     if (s->sock >= 0)
         close(s->sock);
     g_free(s);
+}
+
+/* ---- the dm_restrict test hook ------------------------------------------ */
+
+static int probe_op(struct hv_sim *s, uint32_t domid, uint32_t op, uint64_t a0, uint64_t a1,
+                    uint64_t a2, uint64_t a3, uint64_t *val0)
+{
+    const uint64_t args[4] = { a0, a1, a2, a3 };
+    struct xsim_reply reply;
+    int fds[XSIM_MAX_FDS];
+    int rc = sim_call_to(s, op, XSIM_TARGET_OTHER | domid, args, &reply, fds);
+
+    close_fds(fds, XSIM_MAX_FDS); /* another domain's RAM memfd: never kept */
+    *val0 = reply.val[0];
+    return rc;
+}
+
+char *hv_sim_probe_foreign(struct hv *hv, uint32_t domid)
+{
+    struct hv_sim *s = to_sim(hv);
+    uint64_t id = 0, local = 0, unused;
+    int ram = probe_op(s, domid, XSIM_OP_GET_RAM, 0, 0, 0, 0, &unused);
+    int create = probe_op(s, domid, XSIM_OP_CREATE_SERVER, 0, 0, 0, 0, &id);
+    int range = probe_op(s, domid, XSIM_OP_MAP_RANGE, create ? 0 : id, HV_RANGE_PORT, 0x80, 0x80,
+                         &unused);
+    /* port 1: the first vCPU port of the server just created, if it was */
+    int bind = probe_op(s, domid, XSIM_OP_EVTCHN_BIND, 1, 0, 0, 0, &local);
+    int irq = probe_op(s, domid, XSIM_OP_SET_ISA_IRQ, 5, 0, 0, 0, &unused);
+    int grant = probe_op(s, domid, XSIM_OP_GRANT_UNMAP, 1, 0, 0, 0, &unused);
+
+    if (bind == 0)
+        probe_op(s, domid, XSIM_OP_EVTCHN_UNBIND, local, 0, 0, 0, &unused);
+    if (create == 0)
+        probe_op(s, domid, XSIM_OP_DESTROY_SERVER, id, 0, 0, 0, &unused);
+    return g_strdup_printf("map_ram=%d create_server=%d map_range=%d evtchn_bind=%d "
+                           "isa_irq=%d grant=%d", ram, create, range, bind, irq, grant);
 }
 
 static const struct hv_ops sim_ops = {

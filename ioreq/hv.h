@@ -161,6 +161,11 @@ struct hv {
 
 /* Constructors. They return NULL and set *err (negative errno) on failure. */
 struct hv *hv_sim_open(uint32_t domid, const char *dir, int *err);
+/* Test hook for dm_restrict under xensim only: try to map another
+ * domain's RAM, create a server for it and map a range, bind its event
+ * channel 1 (that server's first vCPU port), set its IRQ 5, unmap a grant of it; returns "op=errno ..."
+ * (0 where allowed). Leaves nothing behind. */
+char *hv_sim_probe_foreign(struct hv *hv, uint32_t domid);
 #ifdef IOREQD_HAVE_XEN
 struct hv *hv_xen_open(uint32_t domid, int *err);
 #endif

@@ -165,6 +165,21 @@ static bool start_backends(struct ioreqd *d, GError **error)
     return d->xenbus && xenbus_add_type(d->xenbus, &qdisk_ops, error);
 }
 
+/* Test hook (xensim only): IOREQD_TEST_FOREIGN_DOMID=N makes ioreqd try,
+ * once set up and deprivileged, what dm_restrict must forbid on domain N,
+ * and log what each attempt got (test_privsep). */
+static void probe_foreign_domain(struct ioreqd *d)
+{
+    const char *v = g_getenv("IOREQD_TEST_FOREIGN_DOMID");
+    guint64 domid;
+
+    if (!v || d->cfg.accel != ACCEL_XENSIM ||
+        !g_ascii_string_to_unsigned(v, 10, 1, 0x7fef, &domid, NULL))
+        return;
+    g_autofree char *result = hv_sim_probe_foreign(d->hv, (uint32_t)domid);
+    log_info(d->cfg.domid, DEV, "foreign-domain probe on dom%u: %s", (unsigned)domid, result);
+}
+
 static void announce_when_running(void *opaque)
 {
     announce_running(opaque);
@@ -213,6 +228,7 @@ static bool setup(struct ioreqd *d, GError **error)
     /* Last: everything privileged (sockets, pages, files) is open now. */
     if (!privsep_apply(&d->cfg.privsep, d->hv, error))
         return false;
+    probe_foreign_domain(d);
     return true;
 }
 

@@ -32,11 +32,18 @@ struct control_conn {
     guint watch;
     struct xsim_domain *dom; /* NULL until OPEN */
     bool restricted;
-    GHashTable *bindings; /* local port -> struct xsim_evtchn * (a ref) */
+    GHashTable *bindings; /* local port -> struct binding */
     uint32_t next_local_port;
     struct xsim_grant_user grants; /* valid once dom is set */
     union control_rx *rx; /* one datagram, heap: grant requests are 16 KiB */
     union control_tx *tx; /* a grant reply's items */
+};
+
+/* A bound event channel and the domain it belongs to (a connection that
+ * is not restricted may bind another domain's ports). */
+struct binding {
+    struct xsim_domain *dom;
+    struct xsim_evtchn *ch; /* a ref */
 };
 
 /* A received datagram: the fixed header, then a grant op's items. Read
@@ -127,23 +134,25 @@ static int op_open(struct control_conn *c, const struct xsim_request *req, struc
     return 0;
 }
 
-static int op_create_server(struct control_conn *c, const struct xsim_request *req,
+static int op_create_server(struct control_conn *c, struct xsim_domain *d,
+    const struct xsim_request *req,
                             struct op_answer *a)
 {
     if (req->arg[0] > 1)
         return -EINVAL;
     unsigned int id;
-    int err = xsim_domain_create_server(c->dom, c, req->arg[0] == 1, &id);
+    int err = xsim_domain_create_server(d, c, req->arg[0] == 1, &id);
     if (!err)
         a->reply.val[0] = id;
     return err;
 }
 
-static int op_get_server_pages(struct control_conn *c, const struct xsim_request *req,
+static int op_get_server_pages(struct control_conn *c, struct xsim_domain *d,
+    const struct xsim_request *req,
                                struct op_answer *a)
 {
     struct xsim_server *s;
-    int err = xsim_domain_get_server(c->dom, c, req->arg[0], &s);
+    int err = xsim_domain_get_server(d, c, req->arg[0], &s);
     if (err)
         return err;
     a->fds[a->nr_fds++] = s->slot_fd;
@@ -157,10 +166,9 @@ static int op_get_server_pages(struct control_conn *c, const struct xsim_request
     return 0;
 }
 
-static int op_evtchn_bind(struct control_conn *c, const struct xsim_request *req,
-                          struct op_answer *a)
+static int op_evtchn_bind(struct control_conn *c, struct xsim_domain *d,
+                          const struct xsim_request *req, struct op_answer *a)
 {
-    struct xsim_domain *d = c->dom;
     if (req->arg[0] == 0 || req->arg[0] >= XSIM_MAX_EVTCHN_PORTS)
         return -ENOENT;
     if (c->next_local_port > MAX_LOCAL_PORT)
@@ -182,19 +190,22 @@ static int op_evtchn_bind(struct control_conn *c, const struct xsim_request *req
     if (err)
         return err;
     uint32_t local = c->next_local_port++;
-    g_hash_table_insert(c->bindings, GUINT_TO_POINTER(local), ch);
+    struct binding *b = g_new(struct binding, 1);
+    *b = (struct binding){ .dom = d, .ch = ch };
+    g_hash_table_insert(c->bindings, GUINT_TO_POINTER(local), b);
     a->reply.val[0] = local;
     a->fds[a->nr_fds++] = ch->to_dm_fd;
     a->fds[a->nr_fds++] = ch->to_guest_fd;
     return 0;
 }
 
-static void release_binding(struct control_conn *c, struct xsim_evtchn *ch)
+static void release_binding(struct binding *b)
 {
-    g_mutex_lock(&c->dom->lock);
-    ch->bound = false;
-    g_mutex_unlock(&c->dom->lock);
-    xsim_evtchn_unref(ch);
+    g_mutex_lock(&b->dom->lock);
+    b->ch->bound = false;
+    g_mutex_unlock(&b->dom->lock);
+    xsim_evtchn_unref(b->ch);
+    g_free(b);
 }
 
 static int op_evtchn_unbind(struct control_conn *c, const struct xsim_request *req)
@@ -202,11 +213,11 @@ static int op_evtchn_unbind(struct control_conn *c, const struct xsim_request *r
     if (req->arg[0] > MAX_LOCAL_PORT)
         return -ENOENT;
     gpointer key = GUINT_TO_POINTER((uint32_t)req->arg[0]);
-    struct xsim_evtchn *ch = g_hash_table_lookup(c->bindings, key);
-    if (!ch)
+    struct binding *b = g_hash_table_lookup(c->bindings, key);
+    if (!b)
         return -ENOENT;
     g_hash_table_remove(c->bindings, key);
-    release_binding(c, ch);
+    release_binding(b);
     return 0;
 }
 
@@ -245,12 +256,13 @@ static int op_grant_copy(struct control_conn *c, const struct xsim_request *req,
 
 /* ---- dirty tracking ---- */
 
-static int op_track_dirty_vram(struct control_conn *c, const struct xsim_request *req,
+static int op_track_dirty_vram(struct control_conn *c, struct xsim_domain *d,
+    const struct xsim_request *req,
                                struct op_answer *a)
 {
     if (req->arg[2] || req->arg[3])
         return -EINVAL;
-    int err = xsim_dirty_track_vram(&c->dom->dirty, &c->dom->layout, req->arg[0], req->arg[1],
+    int err = xsim_dirty_track_vram(&d->dirty, &d->layout, req->arg[0], req->arg[1],
                                     c->tx->dirty_bitmap);
     if (err)
         return err;
@@ -259,23 +271,24 @@ static int op_track_dirty_vram(struct control_conn *c, const struct xsim_request
     return 0;
 }
 
-static int op_modified_memory(struct control_conn *c, const struct xsim_request *req,
+static int op_modified_memory(struct control_conn *c, struct xsim_domain *d,
+    const struct xsim_request *req,
                               struct op_answer *a)
 {
     if (req->arg[1] || req->arg[2] || req->arg[3])
         return -EINVAL;
     unsigned int count = (unsigned int)req->arg[0], bad = 0;
     const struct xsim_pfn_extent *ext = c->rx->msg.items.extents;
-    int err = xsim_dirty_modified(&c->dom->dirty, &c->dom->layout, ext, count, &bad);
+    int err = xsim_dirty_modified(&d->dirty, &d->layout, ext, count, &bad);
     if (err) {
         a->reply.val[0] = bad;
         xsim_log_limited(c->ctl->rl, "dom%u: MODIFIED_MEMORY extent %u (pfn 0x%" PRIx64
-                         ", %u pages) is not guest RAM: refused", c->dom->domid, bad,
+                         ", %u pages) is not guest RAM: refused", d->domid, bad,
                          ext[bad].first_pfn, ext[bad].nr);
         return err;
     }
     xsim_log_limited(c->ctl->rl, "dom%u: a device model modified %u extent(s) from pfn 0x%" PRIx64,
-                     c->dom->domid, count, ext[0].first_pfn);
+                     d->domid, count, ext[0].first_pfn);
     return 0;
 }
 
@@ -305,17 +318,38 @@ static int check_items(const struct xsim_request *req, size_t len)
     return len == sizeof(*req) + req->arg[0] * item ? 0 : -EINVAL;
 }
 
-/* Ops that need an OPENed connection. */
-static int dispatch_bound_op(struct control_conn *c, const struct xsim_request *req,
-                             struct op_answer *a)
+static int op_get_ram(struct xsim_domain *d, struct op_answer *a)
 {
-    struct xsim_domain *d = c->dom;
+    a->reply.val[0] = d->nr_vcpus;
+    a->reply.val[1] = d->arch;
+    memcpy(a->reply.ram, d->layout.region, sizeof(a->reply.ram));
+    a->fds[a->nr_fds++] = d->ram_fd;
+    return 0;
+}
+
+/* Grant ops use the connection's state of its own domain's table. */
+static int dispatch_grant_op(struct control_conn *c, struct xsim_domain *d,
+                             const struct xsim_request *req, struct op_answer *a)
+{
+    if (d != c->dom)
+        return -EOPNOTSUPP;
+    if (req->op == XSIM_OP_GRANT_MAP)
+        return op_grant_map(c, req, a);
+    if (req->op == XSIM_OP_GRANT_COPY)
+        return op_grant_copy(c, req, a);
+    return req->arg[0] > UINT32_MAX ? -ENOENT : xsim_grant_unmap(&c->grants, (uint32_t)req->arg[0]);
+}
+
+/* Ops that need an OPENed connection, on domain d (its own or a target). */
+static int dispatch_bound_op(struct control_conn *c, struct xsim_domain *d,
+                             const struct xsim_request *req, struct op_answer *a)
+{
     const uint64_t *arg = req->arg;
     switch (req->op) {
     case XSIM_OP_CREATE_SERVER:
-        return op_create_server(c, req, a);
+        return op_create_server(c, d, req, a);
     case XSIM_OP_GET_SERVER_PAGES:
-        return op_get_server_pages(c, req, a);
+        return op_get_server_pages(c, d, req, a);
     case XSIM_OP_SET_SERVER_STATE:
         return xsim_domain_set_server_state(d, c, arg[0], arg[1]);
     case XSIM_OP_MAP_RANGE:
@@ -325,7 +359,7 @@ static int dispatch_bound_op(struct control_conn *c, const struct xsim_request *
     case XSIM_OP_DESTROY_SERVER:
         return xsim_domain_destroy_server(d, c, arg[0]);
     case XSIM_OP_EVTCHN_BIND:
-        return op_evtchn_bind(c, req, a);
+        return op_evtchn_bind(c, d, req, a);
     case XSIM_OP_EVTCHN_UNBIND:
         return op_evtchn_unbind(c, req);
     case XSIM_OP_SET_ISA_IRQ:
@@ -344,32 +378,56 @@ static int dispatch_bound_op(struct control_conn *c, const struct xsim_request *
         c->restricted = true;
         return 0;
     case XSIM_OP_GRANT_MAP:
-        return op_grant_map(c, req, a);
     case XSIM_OP_GRANT_UNMAP:
-        return arg[0] > UINT32_MAX ? -ENOENT : xsim_grant_unmap(&c->grants, (uint32_t)arg[0]);
     case XSIM_OP_GRANT_COPY:
-        return op_grant_copy(c, req, a);
+        return dispatch_grant_op(c, d, req, a);
+    case XSIM_OP_GET_RAM:
+        return op_get_ram(d, a);
     case XSIM_OP_TRACK_DIRTY_VRAM:
-        return op_track_dirty_vram(c, req, a);
+        return op_track_dirty_vram(c, d, req, a);
     case XSIM_OP_MODIFIED_MEMORY:
-        return op_modified_memory(c, req, a);
+        return op_modified_memory(c, d, req, a);
     default:
         return -EOPNOTSUPP;
     }
 }
 
+/* The domain a request acts on: the connection's, or the one it names in
+ * target. A restricted connection may name only its own (-EPERM). */
+static int target_domain(struct control_conn *c, uint32_t target, struct xsim_domain **d)
+{
+    if (target == 0) {
+        *d = c->dom;
+        return 0;
+    }
+    if (!(target & XSIM_TARGET_OTHER) || (target & ~XSIM_TARGET_OTHER) > UINT16_MAX)
+        return -EINVAL;
+    uint32_t domid = target & ~XSIM_TARGET_OTHER;
+    if (domid == c->dom->domid) {
+        *d = c->dom;
+        return 0;
+    }
+    if (c->restricted) {
+        xsim_log_limited(c->ctl->rl, "control: a connection restricted to domain %u asked "
+                         "for domain %u: refused", c->dom->domid, domid);
+        return -EPERM;
+    }
+    *d = find_domain(c->ctl, domid);
+    return *d ? 0 : -ESRCH;
+}
+
 static int handle_request(struct control_conn *c, const struct xsim_request *req,
                           struct op_answer *a)
 {
-    if (req->reserved != 0)
-        return -EINVAL;
-    if (req->op < XSIM_OP_OPEN || req->op > XSIM_OP_LAST)
-        return -EOPNOTSUPP;
     if (req->op == XSIM_OP_OPEN)
-        return op_open(c, req, a);
+        return req->target ? -EINVAL : op_open(c, req, a);
+    if (req->op < XSIM_OP_OPEN || req->op > XSIM_OP_LAST)
+        return req->target & ~(XSIM_TARGET_OTHER | UINT16_MAX) ? -EINVAL : -EOPNOTSUPP;
     if (!c->dom)
         return -ENOTCONN;
-    return dispatch_bound_op(c, req, a);
+    struct xsim_domain *d;
+    int err = target_domain(c, req->target, &d);
+    return err ? err : dispatch_bound_op(c, d, req, a);
 }
 
 /* ------------------------------------------------------------ connection */
@@ -412,8 +470,10 @@ static void conn_free(struct control_conn *c)
         gpointer key, value;
         g_hash_table_iter_init(&it, c->bindings);
         while (g_hash_table_iter_next(&it, &key, &value))
-            release_binding(c, value);
-        xsim_domain_destroy_owned_servers(c->dom, c);
+            release_binding(value);
+        /* servers it created, in its own domain or (unrestricted) others */
+        for (guint i = 0; i < c->ctl->domains->len; i++)
+            xsim_domain_destroy_owned_servers(g_ptr_array_index(c->ctl->domains, i), c);
         /* a backend that died with grants mapped gives them back, as Xen
          * does when a gntdev fd closes */
         xsim_grant_user_release(&c->grants);
@@ -451,7 +511,7 @@ static gboolean on_conn_ready(gint fd, GIOCondition cond, gpointer user_data)
         memcpy(&req, c->rx->bytes, sizeof(req));
     if (n >= (ssize_t)sizeof(req) && req.op == XSIM_OP_GRANT_COPY_DONE) {
         /* the one op without a reply: its sender does not wait for one */
-        if (n == (ssize_t)sizeof(req) && c->dom && !req.reserved)
+        if (n == (ssize_t)sizeof(req) && c->dom && !req.target)
             xsim_grant_copy_done(&c->grants);
         else
             xsim_log_limited(c->ctl->rl, "control: bad GRANT_COPY_DONE ignored");

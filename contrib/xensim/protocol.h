@@ -13,6 +13,15 @@
  * connection must be XSIM_OP_OPEN; it binds the connection to one domain for
  * its whole life. When the connection closes, every ioreq server it created
  * is destroyed (ranges freed, waiting vCPUs completed with all-ones).
+ *
+ * Like a dom0 process on Xen, whose hypercalls name the domain they act on,
+ * a request may name another domain in `target` (XSIM_TARGET_OTHER | domid)
+ * and act on it instead of the connection's own. After XSIM_OP_RESTRICT
+ * the connection gets -EPERM for any domain but its own, whatever the op
+ * (what a restricted Xen handle gets): that is what dm_restrict protects.
+ * Ops that keep per-connection state of the guest's grant table (GRANT_*)
+ * work on the connection's own domain only (-EOPNOTSUPP elsewhere); OPEN
+ * takes no target.
  */
 #ifndef XENSIM_PROTOCOL_H
 #define XENSIM_PROTOCOL_H
@@ -136,9 +145,15 @@ enum xsim_op {
      * the first bad extent. xensim logs it and counts the pages (qtest
      * xen_modified_pages). */
     XSIM_OP_MODIFIED_MEMORY = 22,
+    /* No args. reply: as OPEN's (val0 = nr_vcpus, val1 = arch, ram[],
+     * fds[0] = the RAM memfd) for the target domain: how a device model
+     * maps another domain's memory (the connection's own RAM came with
+     * OPEN). */
+    XSIM_OP_GET_RAM = 23,
 };
 
-#define XSIM_OP_LAST XSIM_OP_MODIFIED_MEMORY
+#define XSIM_OP_LAST XSIM_OP_GET_RAM
+#define XSIM_TARGET_OTHER 0x80000000u /* in xsim_request.target, | domid */
 
 #define XSIM_MAX_VRAM_PAGES 65536        /* 256 MiB of tracked VRAM */
 #define XSIM_MAX_MODIFIED_EXTENTS 256    /* extents in one MODIFIED_MEMORY */
@@ -173,7 +188,7 @@ struct xsim_grant_copy_result {
 
 struct xsim_request {
     uint32_t op;
-    uint32_t reserved; /* must be 0 */
+    uint32_t target; /* 0: the connection's domain; XSIM_TARGET_OTHER | domid */
     uint64_t arg[4];
 };
 
