@@ -65,12 +65,10 @@ class BlkfrontNoBackendTest(unittest.TestCase):
                    "online": "1", "removable": "0", "bootable": "1", "state": "1",
                    "dev": "xvda", "type": "qdisk", "mode": "w", "device-type": "disk",
                    "direct-io-safe": "1", "discard-enable": "1"}
-        for key, value in want_be.items():
-            self.assertEqual(self.xs.read(f"{BE}/{key}"), value, key)
+        self.assertEqual(self.xs.read_dir(BE, list(want_be)), want_be)
         want_fe = {"backend": BE, "backend-id": "0", "state": "1",
                    "virtual-device": str(DEVID), "device-type": "disk"}
-        for key, value in want_fe.items():
-            self.assertEqual(self.xs.read(f"{FE}/{key}"), value, key)
+        self.assertEqual(self.xs.read_dir(FE, list(want_fe)), want_fe)
         self.assertEqual(self.xs.read(f"/libxl/{DOMID}/device/vbd/{DEVID}/params"),
                          f"aio:{self.image}")
         # guest owns its frontend dir (dom0 reads); dom0 owns the backend (guest reads)
@@ -85,11 +83,10 @@ class BlkfrontNoBackendTest(unittest.TestCase):
             guest.write(f"{BE}/state", "4")
         # read-only cdrom, no discard by default on a read-only disk
         add_qdisk(self.xs, DOMID, 51728, "", mode="r", device_type="cdrom")
-        self.assertEqual(self.xs.read(f"/local/domain/0/backend/qdisk/{DOMID}/51728/discard-enable"),
-                         "0")
-        self.assertEqual(self.xs.read(f"/local/domain/0/backend/qdisk/{DOMID}/51728/dev"), "xvdb")
-        self.assertIsNone(self.xs.read(f"/local/domain/0/backend/qdisk/{DOMID}/51728/"
-                                       "direct-io-safe"))
+        cd = self.xs.read_dir(f"/local/domain/0/backend/qdisk/{DOMID}/51728",
+                              ["discard-enable", "dev", "direct-io-safe", "params"])
+        self.assertEqual(cd, {"discard-enable": "0", "dev": "xvdb", "direct-io-safe": None,
+                              "params": "aio:"})
 
     def test_remove_without_backend_times_out_and_cleans_up(self):
         add_qdisk(self.xs, DOMID, DEVID, self.image)
@@ -173,11 +170,13 @@ class BlkfrontNoBackendTest(unittest.TestCase):
             [("max-ring-page-order", "1"), ("multi-queue-max-queues", "2"),
              ("feature-persistent", "1")])
         try:
-            self.assertEqual(self.xs.read(f"{FE}/multi-queue-num-queues"), "2")
-            self.assertEqual(self.xs.read(f"{FE}/ring-page-order"), "1")
-            self.assertEqual(self.xs.read(f"{FE}/protocol"), "x86_32-abi")
-            self.assertEqual(self.xs.read(f"{FE}/feature-persistent"), "0")
-            self.assertIsNone(self.xs.read(f"{FE}/ring-ref"))
+            keys = self.xs.read_dir(FE, ["multi-queue-num-queues", "ring-page-order",
+                                         "protocol", "feature-persistent", "ring-ref"] +
+                                    [f"queue-{q}/{k}" for q in range(2)
+                                     for k in ("ring-ref0", "ring-ref1", "event-channel")])
+            self.assertEqual((keys["multi-queue-num-queues"], keys["ring-page-order"],
+                              keys["protocol"], keys["feature-persistent"], keys["ring-ref"]),
+                             ("2", "1", "x86_32-abi", "0", None))
             _, fd, _ = guest_memfd(self.sim.path(f"dom{DOMID}.qtest"))
             import mmap
             ram = mmap.mmap(fd, 128 << 20)
@@ -185,10 +184,10 @@ class BlkfrontNoBackendTest(unittest.TestCase):
             refs, ports = set(), set()
             for q in range(2):
                 for i in range(2):
-                    ref = int(self.xs.read(f"{FE}/queue-{q}/ring-ref{i}"))
+                    ref = int(keys[f"queue-{q}/ring-ref{i}"])
                     self.check_ring_grant(ram, ref)
                     refs.add(ref)
-                ports.add(int(self.xs.read(f"{FE}/queue-{q}/event-channel")))
+                ports.add(int(keys[f"queue-{q}/event-channel"]))
             self.assertEqual(len(refs), 4)
             self.assertEqual(len(ports), 2)
             ram.close()
@@ -207,12 +206,13 @@ class BlkfrontNoBackendTest(unittest.TestCase):
     def test_single_queue_order_zero_native(self):
         proc = self.frontend_as_far_as_initialised([], [])
         try:
-            self.assertEqual(self.xs.read(f"{FE}/protocol"), "x86_64-abi")
-            self.assertIsNone(self.xs.read(f"{FE}/ring-page-order"))
-            self.assertIsNone(self.xs.read(f"{FE}/multi-queue-num-queues"))
-            self.assertIsNotNone(self.xs.read(f"{FE}/event-channel"))
-            self.assertEqual(self.xs.read(f"{FE}/feature-persistent"), "0")
-            ref = int(self.xs.read(f"{FE}/ring-ref"))
+            keys = self.xs.read_dir(FE, ["protocol", "ring-page-order", "multi-queue-num-queues",
+                                         "event-channel", "feature-persistent", "ring-ref"])
+            self.assertEqual((keys["protocol"], keys["ring-page-order"],
+                              keys["multi-queue-num-queues"], keys["feature-persistent"]),
+                             ("x86_64-abi", None, None, "0"))
+            self.assertIsNotNone(keys["event-channel"])
+            ref = int(keys["ring-ref"])
             q = self.sim.qtest(DOMID)
             entry = q.ok(f"readq {GPA_BASE + 8 * ref:#x}")
             self.assertEqual(entry & 0xFFFFFFFF, GTF_PERMIT_ACCESS)

@@ -60,6 +60,10 @@ class Xenstore:
     def read(self, path):
         return self.batch([("read", path)])[0]
 
+    def read_dir(self, path, keys):
+        """{key: value or None} for path/key, in one transaction."""
+        return dict(zip(keys, self.batch([("read", f"{path}/{k}") for k in keys])))
+
     def write(self, path, value):
         self.batch([("write", path, value)])
 
