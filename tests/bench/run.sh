@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run one benchmark (or all) against a release build of this tree:
 #   tests/bench/run.sh rtt|throughput|instructions|qemu|scale|all [bench.py options]
+#   tests/bench/run.sh blk-io [blk_io.py options]   (the disk I/O engine vs fio)
 # BUILD=DIR picks the build directory (default build-bench, configured with
 # -Dbuildtype=release on first use). QEMU's half of `qemu` needs
 # qemu-system-x86 (apt-get install qemu-system-x86); `instructions` needs
@@ -16,4 +17,8 @@ if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$repo" -Dbuildtype=release >/dev/null
 fi
 ninja -C "$build" >/dev/null
+if [ "$1" = blk-io ]; then  # backends/blk-io.c alone against fio (needs fio)
+    shift
+    exec python3 "$repo/tests/bench/blk_io.py" --build "$build" "$@"
+fi
 exec python3 "$repo/tests/bench/bench.py" --build "$build" "$@"

@@ -813,6 +813,50 @@ static void test_open_errors(void)
     g_clear_error(&error);
 }
 
+#ifdef IOREQD_HAVE_LIBURING
+/* AUTO falls back to the thread pool when io_uring cannot be set up (here:
+ * no file descriptor left for the ring; seccomp and old kernels fail the
+ * same call), and says so once. */
+static void test_auto_fallback(void)
+{
+    struct log_capture cap = { 0 };
+    struct rlimit old, few;
+    struct disk d;
+    struct blk_io_opts opts = { .engine = BLK_IO_ENGINE_AUTO, .log_name = "dom2 vbd 768" };
+    GError *error = NULL;
+    struct blk_io *io;
+    uint8_t buf[4096];
+    guint handler;
+    int lowest;
+
+    disk_create(&d, "threads", 1 * MIB);
+    opts.target = d.target;
+    io = blk_io_open(&opts, NULL, &error);      /* unconstrained: io_uring */
+    g_assert_no_error(error);
+    g_assert_cmpstr(blk_io_engine_name(io), ==, "io_uring");
+    blk_io_close(io);
+
+    lowest = dup(0);                            /* the next fd open() returns */
+    g_assert_cmpint(lowest, >=, 0);
+    close(lowest);
+    g_assert_cmpint(getrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    few = old;
+    few.rlim_cur = (rlim_t)lowest + 2;           /* the disk and one eventfd, no ring */
+    handler = g_log_set_handler(NULL, G_LOG_LEVEL_MESSAGE, capture_log, &cap);
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &few), ==, 0);
+    io = blk_io_open(&opts, NULL, &error);
+    g_assert_cmpint(setrlimit(RLIMIT_NOFILE, &old), ==, 0);
+    g_log_remove_handler(NULL, handler);
+    g_assert_no_error(error);
+    g_assert_cmpstr(blk_io_engine_name(io), ==, "threads");
+    g_assert_cmpuint(cap.lines, ==, 1);
+    g_assert_nonnull(strstr(cap.last, "io_uring unavailable"));
+    g_assert_cmpint(do_io(io, BLK_IO_READ, 0, buf, sizeof(buf), false), ==, 0);
+    blk_io_close(io);
+    disk_destroy(&d);
+}
+#endif
+
 /* ---- NBD only ----------------------------------------------------------- */
 #ifdef IOREQD_HAVE_LIBNBD
 
@@ -950,6 +994,9 @@ int main(int argc, char **argv)
         add_for(local[i], "io-error", test_io_error);
     }
     g_test_add_func("/blk-io/open-errors", test_open_errors);
+#ifdef IOREQD_HAVE_LIBURING
+    g_test_add_func("/blk-io/auto-fallback", test_auto_fallback);
+#endif
 #ifdef IOREQD_HAVE_LIBNBD
     g_test_add_func("/blk-io/nbd/qcow2", test_nbd_qcow2);
     g_test_add_func("/blk-io/nbd/readonly-export", test_nbd_readonly_export);
