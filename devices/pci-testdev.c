@@ -8,7 +8,10 @@
  * larger (as passthrough devices' BARs are, to fill an MMIO hole); only
  * its first 4 KiB are scratch, the rest reads zero and ignores writes.
  * bar0-mem64=on makes BAR0 a 64-bit prefetchable BAR (placed above 4 GiB
- * or over high RAM by tests), moving the I/O bank to BAR3.
+ * or over high RAM by tests), moving the I/O bank to BAR3. vga-window=on
+ * also decodes the legacy VGA window 0xA0000-0xBFFFF as a VGA card does,
+ * independent of its BARs (a BAR may never go there), showing BAR0's
+ * scratch bank, so benchmarks can drive the buffered-ring path.
  *
  * Interrupts, for tests of the PCI core: intx=on gives it INTA (off by
  * default, so the bus other tests see keeps no interrupt pin); msi=on adds an MSI
@@ -33,6 +36,9 @@
 #define TESTDEV_IRQ_VECTOR_BASE 0x100
 #define TESTDEV_MSI_VECTORS 4
 #define TESTDEV_MSIX_BAR 2
+/* The legacy VGA window a VGA card decodes (vga-window=on). */
+#define TESTDEV_VGA_BASE 0xA0000
+#define TESTDEV_VGA_SIZE 0x20000
 
 struct testdev_bank {
     uint8_t bytes[TESTDEV_MMIO_SIZE];
@@ -43,6 +49,9 @@ struct pci_testdev {
     struct pci_device pci;
     int devfn;
     struct testdev_bank mmio, pio;
+    bool vga_window;
+    struct io_region vga;        /* mapped while vga_window */
+    struct dispatch *dispatch;   /* where vga is mapped (set at realize) */
 };
 
 static uint64_t bank_read(void *opaque, uint64_t offset, unsigned int size)
@@ -105,6 +114,8 @@ static const struct io_ops bar0_ops = {
 
 static void testdev_free(struct pci_testdev *t)
 {
+    if (t->dispatch)
+        dispatch_unmap_region(t->dispatch, &t->vga);
     pci_device_cleanup(&t->pci);
     g_free(t);
 }
@@ -149,7 +160,8 @@ static void *testdev_create(struct machine *m, struct opts *o, const char *id, G
     bool msi, intx;
     uint64_t msix_vectors;
     const char *romfile = opts_get_str(o, "romfile", NULL);
-    if (!opts_get_bool(o, "msi", false, &msi, error) ||
+    if (!opts_get_bool(o, "vga-window", false, &t->vga_window, error) ||
+        !opts_get_bool(o, "msi", false, &msi, error) ||
         !opts_get_bool(o, "intx", false, &intx, error) ||
         !opts_get_u64(o, "msix-vectors", 0, &msix_vectors, error)) {
         testdev_free(t);
@@ -185,7 +197,20 @@ static bool testdev_realize(void *state, struct machine *m, GError **error)
 {
     struct pci_testdev *t = state;
 
-    return pci_bus_attach(m->pci, &t->pci, t->devfn, error);
+    if (!pci_bus_attach(m->pci, &t->pci, t->devfn, error))
+        return false;
+    if (!t->vga_window)
+        return true;
+    io_region_init(&t->vga, t->pci.id, HV_RANGE_MMIO, TESTDEV_VGA_SIZE, &bank_ops, &t->mmio);
+    int rc = dispatch_map_region(m->dispatch, &t->vga, TESTDEV_VGA_BASE);
+    if (rc < 0) {
+        g_set_error(error, G_OPTION_ERROR, G_OPTION_ERROR_FAILED,
+                    "%s: cannot claim the VGA window 0xa0000-0xbffff: %s", t->pci.id,
+                    g_strerror(-rc));
+        return false;
+    }
+    t->dispatch = m->dispatch;
+    return true;
 }
 
 static void testdev_destroy(void *state)
@@ -206,6 +231,8 @@ const struct device_class pci_testdev_class = {
                   "  msix-vectors=N  MSI-X capability with N vectors (0..2048, table+PBA in "
                   "BAR2; default 0)\n"
                   "  romfile=PATH    expansion ROM image (at most 16 MiB)\n"
+                  "  vga-window=on   also decode 0xA0000-0xBFFFF (BAR0's scratch), as a VGA "
+                  "card\n"
                   "  (BAR0+0xffc: write 0/1 = INTx level, 0x100+N = fire MSI/MSI-X vector N)\n",
     .create = testdev_create,
     .realize = testdev_realize,

@@ -246,16 +246,15 @@ def run_throughput():
            f"(x{three_two / two:.2f} of 1 server)")
 
     # Buffered (VGA window) against synchronous MMIO writes to the same
-    # device: a pci-testdev whose BAR0 is placed by xen_pci_setup, then
-    # moved to 0xA0000 where xensim buffers single writes.
-    s = Setup(["1,mem=16M,vcpus=1"], [(1, ["-device", "pci-testdev,addr=4"])])
+    # device: a pci-testdev whose BAR0 is placed by xen_pci_setup and which
+    # also decodes the VGA window (vga-window=on: no BAR may go there), where
+    # xensim buffers single writes.
+    s = Setup(["1,mem=16M,vcpus=1"], [(1, ["-device", "pci-testdev,addr=4,vga-window=on"])])
     try:
         s.cmd(1, "xen_pci_setup")
         bar0 = pci_config_read(s, 1, 4, 0x10) & ~0xF
         r = s.cmd(1, f"xen_bench_mmio_write {bar0:#x} 4 {n}").split()
         sync = n * 1e9 / int(r[4])
-        pci_config_write(s, 1, 4, 0x10, 0xA0000)
-        s.cmd(1, "xen_servers")
         s.cmd(1, "writel 0xa0000 0x12345678")
         check = s.cmd(1, "readl 0xa0000").split()[1]
         if int(check, 16) != 0x12345678:
@@ -266,7 +265,7 @@ def run_throughput():
     finally:
         s.stop()
     report(f"   synchronous MMIO writes (BAR0 at {bar0:#x}): {sync:.0f} writes/s")
-    report(f"   buffered VGA-window writes (BAR0 at 0xa0000): {buffered:.0f} writes/s  "
+    report(f"   buffered VGA-window writes (at 0xa0000): {buffered:.0f} writes/s  "
            f"(x{buffered / sync:.2f} of synchronous; last value read back {last:#x}, "
            f"expected {(n - 1) & 0xffffffff:#x})")
 

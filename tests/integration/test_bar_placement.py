@@ -199,6 +199,22 @@ class BarPlacementTest(unittest.TestCase):
         self.assertEqual(self.q.ok("readw 0xf4000000"), 0xAA55)
         self.assertEqual(self.count(self.a, "t64: ROM decoded at 0xf4000000 again"), 1)
 
+    def test_vga_window_decoded_only_as_a_legacy_range(self):
+        # a VGA-like device claims the window itself (vga-window=on), BARs never
+        vga = Ioreqd(self.tmp.name, 1, ["-device", "pci-testdev,addr=8,vga-window=on"],
+                     name="dmVGA")
+        try:
+            self.assertEqual(self.q.cmd("xen_wait_servers 3 20000"), "OK")
+            self.assertEqual(len(self.registered(0xA0000, 0x20000)), 1)
+            self.q.ok("writel 0xa0008 0x7654321")
+            self.assertEqual(self.q.ok("readl 0xa0008"), 0x7654321)
+            # a BAR over it is still refused, and the window keeps working
+            self.assert_refused(self.a, DEV64, 0xA0000, 0x1000, "the VGA window 0xa0000-0xbffff",
+                                already_there=[(0xA0000, 0xBFFFF)])
+            self.assertEqual(self.q.ok("readl 0xa0008"), 0x7654321)
+        finally:
+            vga.stop()
+
     def test_ram_size_from_the_hypervisor_without_m(self):
         # B has no -m: xensim's 5 GiB is used, so it knows high RAM too
         self.assertNotIn("guest RAM size unknown", self.b.stderr())
