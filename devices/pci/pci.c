@@ -278,6 +278,17 @@ static void place_region(struct pci_device *d, struct pci_bar *b, const char *wh
                 what, addr, b->size, why);
 }
 
+/* Place b; true if that gave up (or moved away from) a range it held. */
+static bool place_and_release(struct pci_device *d, struct pci_bar *b, const char *what,
+                              bool decode, uint64_t addr)
+{
+    bool was_mapped = b->region.mapped;
+    uint64_t before = b->region.base;
+
+    place_region(d, b, what, decode, addr);
+    return was_mapped && (!b->region.mapped || b->region.base != before);
+}
+
 /* Apply d's config space to its registered ranges; true if any range was
  * given up (so a BAR refused for overlapping it may fit now). */
 static bool map_device_ranges(struct pci_device *d)
@@ -289,20 +300,13 @@ static bool map_device_ranges(struct pci_device *d)
 
     if (d->rom.size) {
         bool decode = d->attached && pci_rom_address(d, &addr);
-        uint64_t before = d->rom.region.mapped ? d->rom.region.base : 0;
-        bool was_mapped = d->rom.region.mapped;
-        place_region(d, &d->rom, "ROM", decode, addr);
-        released |= was_mapped && (!d->rom.region.mapped || d->rom.region.base != before);
+        released |= place_and_release(d, &d->rom, "ROM", decode, addr);
     }
     for (unsigned int i = 0; i < PCI_NUM_BARS; i++) {
-        struct pci_bar *b = &d->bars[i];
-        if (!b->size)
+        if (!d->bars[i].size)
             continue;
         bool decode = d->attached && pci_bar_address(d, i, &addr);
-        uint64_t before = b->region.mapped ? b->region.base : 0;
-        bool was_mapped = b->region.mapped;
-        place_region(d, b, names[i], decode, addr);
-        released |= was_mapped && (!b->region.mapped || b->region.base != before);
+        released |= place_and_release(d, &d->bars[i], names[i], decode, addr);
     }
     return released;
 }
