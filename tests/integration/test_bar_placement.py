@@ -16,7 +16,7 @@ import os
 import tempfile
 import unittest
 
-from ioreqd_proc import Ioreqd
+from ioreqd_proc import Ioreqd, run_ioreqd
 from xensim import Xensim
 
 CF8, CFC = 0xCF8, 0xCFC
@@ -214,6 +214,29 @@ class BarPlacementTest(unittest.TestCase):
             self.assertEqual(self.q.ok("readl 0xa0008"), 0x7654321)
         finally:
             vga.stop()
+
+    def test_m_is_authoritative(self):
+        # -m disagreeing with the hypervisor: -m wins (libxl's value), and says so
+        c = Ioreqd(self.tmp.name, 1, ["-m", "64", "-device", "pci-testdev,addr=9,id=tC"],
+                   name="dmC")
+        try:
+            self.assertEqual(self.q.cmd("xen_wait_servers 3 20000"), "OK")
+            self.assertIn("-m says 64 MiB, the hypervisor 5120 MiB", c.stderr())
+            # 0xe0000000 is not RAM for a 64 MiB guest
+            self.cfg_write(9, 0x04, 0x0002, 2)
+            self.assert_works_at(9, 0xE0000000, 0x1000, mem64=False)
+        finally:
+            c.stop()
+
+    def test_hostile_m_values(self):
+        for bad in ("0", "junk", "1.5G", "17T", "99999999999999999999", "4095K",
+                    "1G,maxmem=512M", "1G,slots=999", "1G,bogus=1"):
+            status, text = run_ioreqd(["-xen-domid", "1", "-accel", "xensim,dir=/nonexistent",
+                                       "-m", bad])
+            self.assertEqual(status, 1, text)
+            lines = text.strip().splitlines()
+            self.assertEqual(len(lines), 1, text)
+            self.assertTrue(lines[0].startswith("ioreqd: -m"), text)
 
     def test_ram_size_from_the_hypervisor_without_m(self):
         # B has no -m: xensim's 5 GiB is used, so it knows high RAM too
