@@ -52,6 +52,10 @@ struct qdisk_queue {
     GSource *event_source;
     struct qdisk_req *reqs;              /* ring.size slots */
     GHashTable *pgrants;                 /* gref -> mapped page */
+    GPtrArray *bounce_cache;             /* free BOUNCE_SIZE buffers */
+    GPtrArray *copy_out;                 /* reads done, data still to copy to the guest */
+    GPtrArray *copy_in;                  /* writes of this ring batch, data still to copy in */
+    GSource *copy_out_source;            /* runs copy_out after this round of completions */
     unsigned int inflight;
     bool closing;                        /* disconnect: completions just finish */
 };
@@ -259,9 +263,32 @@ static void respond(struct qdisk_queue *q, const struct blkif_req *req, int16_t 
         q->disk->hv->ops->evtchn_notify(q->disk->hv, q->port);
 }
 
+/* The largest request: every segment a full page. Pages of a cached
+ * buffer that small requests never touch cost no memory. */
+#define BOUNCE_SIZE ((size_t)QDISK_MAX_INDIRECT_SEGMENTS * BLKIF_PAGE_SIZE)
+
+static void bounce_put(struct qdisk_queue *q, void *buf)
+{
+    if (!buf)
+        return;
+    if (q->bounce_cache && q->bounce_cache->len < QDISK_BOUNCE_CACHE)
+        g_ptr_array_add(q->bounce_cache, buf);
+    else
+        free(buf);
+}
+
+static void *bounce_get(struct qdisk_queue *q)
+{
+    void *buf = NULL;
+
+    if (q->bounce_cache && q->bounce_cache->len)
+        return g_ptr_array_steal_index_fast(q->bounce_cache, q->bounce_cache->len - 1);
+    return posix_memalign(&buf, BLKIF_PAGE_SIZE, BOUNCE_SIZE) == 0 ? buf : NULL;
+}
+
 static void release_req(struct qdisk_req *r)
 {
-    free(r->bounce);
+    bounce_put(r->q, r->bounce);
     g_free(r->indirect_segs);
     g_free(r->iov);
     r->bounce = NULL;
@@ -294,27 +321,32 @@ static unsigned int sectors_per_page(const struct qdisk *d)
     return BLKIF_PAGE_SIZE / d->sector_size;
 }
 
-/* Grant copy between the request's segments and its bounce buffer. */
-static bool copy_segments(struct qdisk_req *r, bool to_guest)
+/* Appends the copy segments between the request's pages and its bounce
+ * buffer to segs. */
+static void add_copy_segments(struct qdisk_req *r, bool to_guest, GArray *segs)
 {
     struct qdisk *d = r->q->disk;
-    g_autofree struct hv_grant_copy_seg *segs = g_new0(struct hv_grant_copy_seg, r->nr_segs);
     uint8_t *local = r->bounce;
 
     for (unsigned int i = 0; i < r->nr_segs; i++) {
         const struct blkif_request_segment *s = &r->segs[i];
         unsigned int len = (unsigned int)(s->last_sect - s->first_sect + 1) * d->sector_size;
-        segs[i] = (struct hv_grant_copy_seg){
+        struct hv_grant_copy_seg seg = {
             .ref = s->gref,
             .offset = (uint16_t)(s->first_sect * d->sector_size),
             .len = (uint16_t)len,
             .to_guest = to_guest,
             .local = local,
         };
+        g_array_append_val(segs, seg);
         local += len;
     }
-    if (d->hv->ops->grant_copy(d->hv, segs, r->nr_segs) < 0)
-        return false;
+}
+
+static bool segments_copied(struct qdisk_req *r, const struct hv_grant_copy_seg *segs)
+{
+    struct qdisk *d = r->q->disk;
+
     for (unsigned int i = 0; i < r->nr_segs; i++)
         if (segs[i].status != GNTST_okay) {
             log_limited(&d->rl, d->domid, dev_name(d), "grant %u: copy failed (status %d)",
@@ -324,18 +356,29 @@ static bool copy_segments(struct qdisk_req *r, bool to_guest)
     return true;
 }
 
+/* The grant itself is bad (as opposed to the hypervisor being out of
+ * room for another mapping, which grant copy can still serve). */
+static bool grant_refused(int err)
+{
+    return err == -EINVAL || err == -EACCES || err == -EFAULT || err == -EPERM || err == -ENOENT;
+}
+
 static void *persistent_page(struct qdisk_queue *q, uint32_t gref, bool *failed)
 {
-    struct hv *hv = q->disk->hv;
+    struct qdisk *d = q->disk;
     void *page = g_hash_table_lookup(q->pgrants, GUINT_TO_POINTER(gref));
     int err = 0;
 
     if (page || g_hash_table_size(q->pgrants) >= QDISK_MAX_PERSISTENT_GRANTS)
         return page;
     /* The frontend promised writable grants for reuse (blkif.h note 8). */
-    page = hv->ops->grant_map(hv, &gref, 1, true, &err);
+    page = d->hv->ops->grant_map(d->hv, &gref, 1, true, &err);
     if (!page) {
-        *failed = true;
+        if (grant_refused(err))
+            *failed = true;
+        else
+            log_limited(&d->rl, d->domid, dev_name(d), "grant %u: no room to keep it mapped (%s); "
+                        "copying instead", gref, g_strerror(-err));
         return NULL;
     }
     g_hash_table_insert(q->pgrants, GUINT_TO_POINTER(gref), page);
@@ -373,10 +416,8 @@ static bool map_zero_copy(struct qdisk_req *r, bool *failed)
 
 static bool setup_bounce(struct qdisk_req *r)
 {
-    if (posix_memalign(&r->bounce, BLKIF_PAGE_SIZE, r->bytes) != 0) {
-        r->bounce = NULL;
+    if (r->bytes > BOUNCE_SIZE || !(r->bounce = bounce_get(r->q)))
         return false;
-    }
     r->iov = g_new(struct iovec, 1);
     r->iov[0] = (struct iovec){ .iov_base = r->bounce, .iov_len = r->bytes };
     r->iovcnt = 1;
@@ -418,6 +459,62 @@ static int16_t status_of(int result)
     return result == -EOPNOTSUPP ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
 }
 
+/* Copies every finished read's data to the guest in one grant copy call
+ * (one hypervisor round trip instead of one per request), then answers. */
+static gboolean flush_copy_out(gpointer data)
+{
+    struct qdisk_queue *q = data;
+    struct qdisk *d = q->disk;
+    g_autoptr(GArray) segs = g_array_new(FALSE, TRUE, sizeof(struct hv_grant_copy_seg));
+    g_autoptr(GPtrArray) reqs = q->copy_out;
+
+    q->copy_out = g_ptr_array_new();
+    g_source_unref(q->copy_out_source);
+    q->copy_out_source = NULL;
+    for (unsigned int i = 0; i < reqs->len; i++)
+        add_copy_segments(g_ptr_array_index(reqs, i), true, segs);
+    bool called = d->hv->ops->grant_copy(d->hv, (struct hv_grant_copy_seg *)(void *)segs->data,
+                                         segs->len) == 0;
+    unsigned int at = 0;
+    for (unsigned int i = 0; i < reqs->len; i++) {
+        struct qdisk_req *r = g_ptr_array_index(reqs, i);
+        bool ok = called && segments_copied(r, &g_array_index(segs, struct hv_grant_copy_seg, at));
+        at += r->nr_segs;
+        finish(r, ok ? BLKIF_RSP_OKAY : BLKIF_RSP_ERROR);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void queue_copy_out(struct qdisk_req *r)
+{
+    struct qdisk_queue *q = r->q;
+
+    g_ptr_array_add(q->copy_out, r);
+    if (!q->copy_out_source) {
+        /* Same priority as the completions: it runs in the next loop
+         * iteration, after every completion ready now. */
+        q->copy_out_source = g_idle_source_new();
+        g_source_set_priority(q->copy_out_source, G_PRIORITY_DEFAULT);
+        g_source_set_callback(q->copy_out_source, flush_copy_out, q, NULL);
+        g_source_attach(q->copy_out_source, xenbus_context(q->disk->dev->bus));
+    }
+}
+
+/* A disconnect: reads waiting for their copy end without an answer. */
+static void drop_copy_out(struct qdisk_queue *q)
+{
+    if (q->copy_out_source) {
+        g_source_destroy(q->copy_out_source);
+        g_source_unref(q->copy_out_source);
+        q->copy_out_source = NULL;
+    }
+    for (unsigned int i = 0; q->copy_out && i < q->copy_out->len; i++)
+        finish(g_ptr_array_index(q->copy_out, i), BLKIF_RSP_ERROR);
+    if (q->copy_out)
+        g_ptr_array_free(q->copy_out, TRUE);
+    q->copy_out = NULL;
+}
+
 static void on_io_done(struct blk_io_req *io, int result)
 {
     struct qdisk_req *r = io->opaque;
@@ -437,8 +534,10 @@ static void on_io_done(struct blk_io_req *io, int result)
         blk_io_kick(d->io);
         return;
     }
-    if (result == 0 && io->op == BLK_IO_READ && r->bounce && !copy_segments(r, true))
-        result = -EFAULT;
+    if (result == 0 && io->op == BLK_IO_READ && r->bounce) {
+        queue_copy_out(r);
+        return;
+    }
     finish(r, status_of(result));
 }
 
@@ -494,6 +593,33 @@ static const char *fetch_indirect(struct qdisk_req *r)
     return NULL;
 }
 
+/* Copies the data of every write taken off the ring in this batch in one
+ * grant copy call, then submits them (in ring order). */
+static void flush_copy_in(struct qdisk_queue *q)
+{
+    struct qdisk *d = q->disk;
+    g_autoptr(GArray) segs = NULL;
+
+    if (!q->copy_in->len)
+        return;
+    segs = g_array_new(FALSE, TRUE, sizeof(struct hv_grant_copy_seg));
+    for (unsigned int i = 0; i < q->copy_in->len; i++)
+        add_copy_segments(g_ptr_array_index(q->copy_in, i), false, segs);
+    bool called = d->hv->ops->grant_copy(d->hv, (struct hv_grant_copy_seg *)(void *)segs->data,
+                                         segs->len) == 0;
+    unsigned int at = 0;
+    for (unsigned int i = 0; i < q->copy_in->len; i++) {
+        struct qdisk_req *r = g_ptr_array_index(q->copy_in, i);
+        bool ok = called && segments_copied(r, &g_array_index(segs, struct hv_grant_copy_seg, at));
+        at += r->nr_segs;
+        if (ok)
+            submit_io(r, BLK_IO_WRITE);
+        else
+            finish(r, BLKIF_RSP_ERROR);
+    }
+    g_ptr_array_set_size(q->copy_in, 0);
+}
+
 /* Read or write (direct, indirect or a flush with data). NULL or why not. */
 static const char *start_rw(struct qdisk_req *r, bool write)
 {
@@ -510,8 +636,11 @@ static const char *start_rw(struct qdisk_req *r, bool write)
             return "a data grant could not be mapped";
         if (!setup_bounce(r))
             return "out of memory";
-        if (write && !copy_segments(r, false))
-            return "a data grant could not be copied";
+        if (write) {
+            /* Copied in with the rest of this ring batch (flush_copy_in). */
+            g_ptr_array_add(r->q->copy_in, r);
+            return NULL;
+        }
     }
     submit_io(r, write ? BLK_IO_WRITE : BLK_IO_READ);
     return NULL;
@@ -559,6 +688,7 @@ static const char *start_request(struct qdisk_req *r, int16_t *status)
         if (r->req.nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST)
             return "segment count out of range";
         if (r->req.nr_segments == 0 || r->q->disk->readonly) {
+            flush_copy_in(r->q); /* the writes before it go first */
             submit_io(r, BLK_IO_FLUSH);
             return NULL;
         }
@@ -567,6 +697,7 @@ static const char *start_request(struct qdisk_req *r, int16_t *status)
         r->flush_after_write = true;
         return start_rw(r, true);
     case BLKIF_OP_DISCARD:
+        flush_copy_in(r->q);
         return start_discard(r, status);
     default:
         *status = BLKIF_RSP_EOPNOTSUPP;
@@ -595,6 +726,7 @@ static bool drain_ring(struct qdisk_queue *q)
             struct blkif_req req;
             enum blkif_take took = blkif_ring_take(&q->ring, producer, &req);
             if (took == BLKIF_TAKE_CORRUPT) {
+                flush_copy_in(q);
                 xenbus_device_fail(d->dev, "the frontend corrupted the ring (producer index out of range)");
                 return false;
             }
@@ -609,6 +741,7 @@ static bool drain_ring(struct qdisk_queue *q)
                 release_req(r);
             }
         }
+        flush_copy_in(q);
         blk_io_kick(d->io);
     } while (blkif_ring_final_check(&q->ring));
     return true;
@@ -673,6 +806,14 @@ static void queue_close(struct qdisk_queue *q)
         g_hash_table_destroy(q->pgrants);
         q->pgrants = NULL;
     }
+    if (q->copy_in) {
+        g_ptr_array_free(q->copy_in, TRUE);
+        q->copy_in = NULL;
+    }
+    if (q->bounce_cache) {
+        g_ptr_array_free(q->bounce_cache, TRUE);
+        q->bounce_cache = NULL;
+    }
     if (q->ring_mem)
         hv->ops->grant_unmap(hv, q->ring_mem, q->ring_pages);
     q->ring_mem = NULL;
@@ -713,6 +854,9 @@ static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int page
     }
     q->reqs = g_new0(struct qdisk_req, q->ring.size);
     q->pgrants = g_hash_table_new(g_direct_hash, g_direct_equal);
+    q->bounce_cache = g_ptr_array_new_with_free_func(free);
+    q->copy_out = g_ptr_array_new();
+    q->copy_in = g_ptr_array_new();
     q->event_source = g_unix_fd_source_new(hv->ops->evtchn_fd(hv, q->port), G_IO_IN);
     g_source_set_callback(q->event_source, G_SOURCE_FUNC(on_queue_event), q, NULL);
     g_source_attach(q->event_source, xenbus_context(d->dev->bus));
@@ -762,8 +906,10 @@ static void qdisk_disconnect(struct xenbus_device *dev)
      * into go away; completions only release their slots now. */
     blk_io_close(d->io);
     d->io = NULL;
-    for (unsigned int i = 0; i < d->nr_queues; i++)
+    for (unsigned int i = 0; i < d->nr_queues; i++) {
+        drop_copy_out(&d->queues[i]);
         queue_close(&d->queues[i]);
+    }
     g_free(d->queues);
     d->queues = NULL;
     log_info(d->domid, dev_name(d), "disconnected");

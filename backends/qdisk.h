@@ -12,9 +12,13 @@
 /* Limits we advertise (and enforce). */
 #define QDISK_MAX_QUEUES 4u
 #define QDISK_MAX_INDIRECT_SEGMENTS 256u
-/* Persistently mapped grants per queue; beyond it requests fall back to
- * grant copy (Linux's blkback uses the same default). */
-#define QDISK_MAX_PERSISTENT_GRANTS 1056u
+/* Persistently mapped grants per queue: a full ring of 1 MiB requests
+ * (32 x 256 pages). Beyond it, or when the hypervisor has no room for more
+ * mappings, requests fall back to grant copy. */
+#define QDISK_MAX_PERSISTENT_GRANTS 8192u
+/* Bounce buffers (one request's worth, 1 MiB) kept per queue for reuse:
+ * allocating them per request cost a page fault per page. */
+#define QDISK_BOUNCE_CACHE 32u
 
 extern const struct xenbus_device_ops qdisk_ops;
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run one benchmark (or all) against a release build of this tree:
 #   tests/bench/run.sh rtt|throughput|instructions|qemu|scale|all [bench.py options]
+#   tests/bench/run.sh qdisk [qdisk.py options]
 #   tests/bench/run.sh blk-io [blk_io.py options]   (the disk I/O engine vs fio)
 # BUILD=DIR picks the build directory (default build-bench, configured with
 # -Dbuildtype=release on first use). QEMU's half of `qemu` needs
@@ -17,6 +18,10 @@ if [ ! -f "$build/build.ninja" ]; then
     meson setup "$build" "$repo" -Dbuildtype=release >/dev/null
 fi
 ninja -C "$build" >/dev/null
+if [ "$1" = qdisk ]; then  # the PV disk path against fio (needs fio)
+    shift
+    exec python3 "$repo/tests/bench/qdisk.py" --build "$build" "$@"
+fi
 if [ "$1" = blk-io ]; then  # backends/blk-io.c alone against fio (needs fio)
     shift
     exec python3 "$repo/tests/bench/blk_io.py" --build "$build" "$@"
