@@ -103,6 +103,8 @@ static void serve_io(struct ioreq_server *s, enum hv_range_type type, ioreq_t *r
         else
             serve_value_element(s, type, req, i);
     }
+    if (req->data_is_ptr && req->dir == IOREQ_READ)
+        mapcache_flush_dirty(s->mapcache); /* before the guest sees the answer */
 }
 
 /* ---- PCI config ----------------------------------------------------------- */

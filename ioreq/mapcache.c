@@ -5,6 +5,8 @@
 #include <glib.h>
 #include <string.h>
 
+#include "ioreq/log.h"
+
 #define PAGE_SIZE (1ULL << MAPCACHE_PAGE_SHIFT)
 #define BUCKET_SIZE (1ULL << MAPCACHE_BUCKET_SHIFT)
 #define FRAMES_PER_BUCKET (BUCKET_SIZE / PAGE_SIZE)
@@ -25,7 +27,13 @@ struct mapcache {
     GHashTable *buckets; /* bucket index -> mapping */
     GHashTable *pages;   /* page frame number -> mapping */
     uint64_t use_clock;
+    bool log_dirty;
+    struct hv_pfn_range dirty; /* written, not yet reported (nr 0: none) */
+    struct ratelimit dirty_log;
 };
+
+/* Merged runs stay well inside modified_memory's 32-bit page count. */
+#define MAX_DIRTY_RUN (1u << 20)
 
 static void mapping_free(struct mapcache *mc, struct mapping *m)
 {
@@ -41,6 +49,7 @@ struct mapcache *mapcache_new(struct hv *hv, unsigned int max_buckets)
     mc->max_buckets = max_buckets ? max_buckets : 1;
     mc->buckets = g_hash_table_new(g_int64_hash, g_int64_equal);
     mc->pages = g_hash_table_new(g_int64_hash, g_int64_equal);
+    mc->dirty_log = (struct ratelimit)RATELIMIT_INIT;
     return mc;
 }
 
@@ -170,7 +179,48 @@ int mapcache_read(struct mapcache *mc, uint64_t gpa, void *buf, size_t len)
     return copy_guest(mc, gpa, buf, len, false);
 }
 
+void mapcache_flush_dirty(struct mapcache *mc)
+{
+    if (!mc->dirty.nr)
+        return;
+    int rc = mc->hv->ops->modified_memory(mc->hv, &mc->dirty, 1);
+    if (rc < 0)
+        log_limited(&mc->dirty_log, mc->hv->domid, "mapcache",
+                    "cannot report %u written pages at pfn 0x%" G_GINT64_MODIFIER "x to the "
+                    "dirty log: %s", mc->dirty.nr, mc->dirty.first_pfn, g_strerror(-rc));
+    mc->dirty.nr = 0;
+}
+
+/* Remember pages [first, last] as written, merged with the pending run
+ * when they touch it. */
+static void note_written(struct mapcache *mc, uint64_t first, uint64_t last)
+{
+    struct hv_pfn_range *d = &mc->dirty;
+    uint64_t end = d->first_pfn + d->nr; /* exclusive */
+
+    if (d->nr && first <= end && last + 1 >= d->first_pfn) {
+        uint64_t lo = MIN(first, d->first_pfn), hi = MAX(last + 1, end);
+        if (hi - lo <= MAX_DIRTY_RUN) {
+            *d = (struct hv_pfn_range){ lo, (uint32_t)(hi - lo) };
+            return;
+        }
+    }
+    mapcache_flush_dirty(mc);
+    *d = (struct hv_pfn_range){ first, (uint32_t)MIN(last - first + 1, MAX_DIRTY_RUN) };
+}
+
+void mapcache_set_log_dirty(struct mapcache *mc, bool on)
+{
+    if (!on)
+        mapcache_flush_dirty(mc);
+    mc->log_dirty = on;
+}
+
 int mapcache_write(struct mapcache *mc, uint64_t gpa, const void *buf, size_t len)
 {
-    return copy_guest(mc, gpa, (void *)buf, len, true);
+    int rc = copy_guest(mc, gpa, (void *)buf, len, true);
+
+    if (rc == 0 && len && mc->log_dirty)
+        note_written(mc, gpa >> MAPCACHE_PAGE_SHIFT, (gpa + len - 1) >> MAPCACHE_PAGE_SHIFT);
+    return rc;
 }

@@ -29,6 +29,15 @@ void mapcache_free(struct mapcache *mc);
 int mapcache_read(struct mapcache *mc, uint64_t gpa, void *buf, size_t len);
 int mapcache_write(struct mapcache *mc, uint64_t gpa, const void *buf, size_t len);
 
+/* Log-dirty (QMP xen-set-global-dirty-log, for live migration): while on,
+ * the pages mapcache_write touches are reported to the hypervisor with
+ * modified_memory, because its own dirty log cannot see writes made
+ * through our mappings. Adjacent writes are merged; mapcache_flush_dirty
+ * reports what is pending (call it when a request is done). Turning it off
+ * flushes first. */
+void mapcache_set_log_dirty(struct mapcache *mc, bool on);
+void mapcache_flush_dirty(struct mapcache *mc);
+
 /* Drop every mapping nobody holds locked. */
 void mapcache_invalidate(struct mapcache *mc);
 

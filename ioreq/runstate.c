@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "ioreq/log.h"
+#include "ioreq/mapcache.h"
 
 #define DEV "runstate"
 
@@ -77,20 +78,22 @@ static void hook_quit(void *opaque)
     g_main_loop_quit(r->loop);
 }
 
-/* Live migration needs every write the device model makes to guest RAM
- * reported to Xen's log-dirty; ioreqd does not report them yet. */
+/* Live migration: Xen's log-dirty sees the guest's writes, not ours
+ * through foreign mappings; while it is on, the map cache reports them
+ * (grant copies and writable grant mappings Xen marks itself). */
 static int hook_dirty_log(void *opaque, bool enable, GError **why)
 {
     struct runstate *r = opaque;
 
-    if (!enable) {
-        r->dirty_log = false;
-        return 0;
+    if (!r->server) {
+        g_set_error(why, G_FILE_ERROR, G_FILE_ERROR_AGAIN, "the device model is still setting up");
+        return -EAGAIN;
     }
-    g_set_error(why, G_FILE_ERROR, G_FILE_ERROR_NOSYS,
-                "ioreqd cannot report its own writes to guest memory to the dirty log yet: "
-                "live migration is not supported");
-    return -EOPNOTSUPP;
+    if (enable != r->dirty_log)
+        log_info(r->domid, DEV, "dirty logging %s (QMP)", enable ? "on" : "off");
+    mapcache_set_log_dirty(r->server->mapcache, enable);
+    r->dirty_log = enable;
+    return 0;
 }
 
 void runstate_init(struct runstate *r, uint32_t domid, GMainLoop *loop,

@@ -3,7 +3,7 @@
 passes (-chardev socket + -mon) and the -qmp shorthand, the greeting,
 capabilities negotiation, the commands libxl sends (query-status, stop and
 cont, which disable and enable the ioreq server as QEMU does on Xen,
-quit...), hostile input (malformed JSON, non-objects, wrong types, a huge
+xen-set-global-dirty-log reporting ioreqd's own RAM writes, quit...), hostile input (malformed JSON, non-objects, wrong types, a huge
 message, deep nesting, binary junk) answered with QMP's errors while the
 session goes on, clients one after another, -S and -smp against the domain."""
 import json
@@ -278,14 +278,22 @@ class QmpTest(unittest.TestCase):
         m.close()
 
     def test_dirty_log(self):
+        """xen-set-global-dirty-log: while on, ioreqd reports what it writes
+        into guest RAM (here a rep insb into memory) with modified_memory."""
         self.start()
-        self.assertEqual(self.sim.qtest(1).cmd("xen_wait_servers 1 20000"), "OK")
+        q = self.sim.qtest(1)
+        self.assertEqual(q.cmd("xen_wait_servers 1 20000"), "OK")
         m = Qmp(self.path("qmp-libxl-1"))
         m.negotiate()
+        self.assertEqual(q.cmd("xen_rep_pio in 0xe9 1 16 0x10000 0"), "OK")
+        self.assertEqual(q.cmd("xen_modified_pages"), "OK 0")
+        m.assertOk(m.cmd("xen-set-global-dirty-log", {"enable": True}))
+        self.assertEqual(q.cmd("xen_rep_pio in 0xe9 1 16 0x10ff8 0"), "OK")  # 2 pages
+        self.assertEqual(q.cmd("readq 0x10ff8"), "OK 0xe9e9e9e9e9e9e9e9")
+        self.assertEqual(q.cmd("xen_modified_pages"), "OK 2")
         m.assertOk(m.cmd("xen-set-global-dirty-log", {"enable": False}))
-        r = m.cmd("xen-set-global-dirty-log", {"enable": True})
-        self.assertEqual(r["error"]["class"], "GenericError")
-        self.assertIn("live migration is not supported", r["error"]["desc"])
+        self.assertEqual(q.cmd("xen_rep_pio in 0xe9 1 16 0x10000 0"), "OK")
+        self.assertEqual(q.cmd("xen_modified_pages"), "OK 2")
         m.close()
 
     def test_option_errors(self):

@@ -6,6 +6,7 @@
 
 #include "fake-hv.h"
 #include "ioreq/ioreq-server.h"
+#include "ioreq/mapcache.h"
 
 struct access {
     uint64_t offset, value;
@@ -191,6 +192,38 @@ static void test_rep_movs_df(struct fixture *fx, gconstpointer data)
     answer(fx, (ioreq_t){ .type = IOREQ_TYPE_COPY, .addr = MMIO_BASE + 0x100, .size = 8,
                           .count = 2, .data_is_ptr = 1, .dir = IOREQ_READ, .data = 0x5000 });
     g_assert_cmpmem(fx->f->ram + 0x5000, 16, fx->mmio_dev.mem + 0x100, 16);
+}
+
+/* QMP's xen-set-global-dirty-log: our writes to guest RAM are reported,
+ * one merged range per request, and only while it is on. */
+static void test_rep_log_dirty(struct fixture *fx, gconstpointer data)
+{
+    const ioreq_t rep_in = { .type = IOREQ_TYPE_COPY, .addr = MMIO_BASE + 0x100, .size = 8,
+                             .count = 1024, .data_is_ptr = 1, .dir = IOREQ_READ,
+                             .data = 0x1ff8 };
+    const ioreq_t rep_out = { .type = IOREQ_TYPE_COPY, .addr = MMIO_BASE + 0x100, .size = 8,
+                              .count = 4, .data_is_ptr = 1, .dir = IOREQ_WRITE, .data = 0x9000 };
+
+    answer(fx, rep_in);
+    g_assert_cmpuint(fx->f->modified_pages, ==, 0); /* off: nothing reported */
+    mapcache_set_log_dirty(fx->s.mapcache, true);
+    answer(fx, rep_in); /* 8 KiB from 0x1ff8: pages 1, 2 and 3 */
+    g_assert_cmpuint(fx->f->modified_pages, ==, 3);
+    g_assert_cmphex(fx->f->last_modified.first_pfn, ==, 1);
+    g_assert_cmpuint(fx->f->last_modified.nr, ==, 3);
+    answer(fx, rep_out); /* reading guest RAM dirties nothing */
+    g_assert_cmpuint(fx->f->modified_pages, ==, 3);
+    ioreq_t down = rep_in;
+    down.df = 1;
+    down.count = 2;
+    down.data = 0x8000; /* 0x8000 then 0x7ff8: pages 8 and 7, merged */
+    answer(fx, down);
+    g_assert_cmpuint(fx->f->modified_pages, ==, 5);
+    g_assert_cmphex(fx->f->last_modified.first_pfn, ==, 7);
+    g_assert_cmpuint(fx->f->last_modified.nr, ==, 2);
+    mapcache_set_log_dirty(fx->s.mapcache, false);
+    answer(fx, rep_in);
+    g_assert_cmpuint(fx->f->modified_pages, ==, 5);
 }
 
 static void test_rep_pointer_crosses_bucket(struct fixture *fx, gconstpointer data)
@@ -467,6 +500,7 @@ int main(int argc, char **argv)
     ADD("/ioreq/rep/outs-pointer", test_rep_outs_pointer);
     ADD("/ioreq/rep/movs-df", test_rep_movs_df);
     ADD("/ioreq/rep/pointer-crosses-bucket", test_rep_pointer_crosses_bucket);
+    ADD("/ioreq/rep/log-dirty", test_rep_log_dirty);
     ADD("/ioreq/rep/pointer-outside-ram", test_rep_pointer_outside_ram);
     ADD("/ioreq/rep/fill", test_rep_fill_without_pointer);
     ADD("/ioreq/invalidate", test_invalidate_drops_mappings);
