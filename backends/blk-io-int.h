@@ -9,7 +9,6 @@
 #include "backends/blk-io.h"
 #include "ioreq/log.h"
 
-#include <gio/gio.h>
 #include <sys/types.h>
 
 /* One request in flight inside the module (the caller's req stays

@@ -49,7 +49,7 @@ struct blk_io_pool *blk_io_pool_new(struct blk_io *io, unsigned int threads, GEr
     pool->io = io;
     pool->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (pool->efd < 0) {
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: eventfd: %s",
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: eventfd: %s",
                     io->log_name, g_strerror(errno));
         g_free(pool);
         return NULL;

@@ -251,7 +251,7 @@ fail_efd:
     close(ue->efd);
 fail:
     g_free(ue);
-    g_set_error(error, G_IO_ERROR, g_io_error_from_errno(-ret), "%s: io_uring: %s",
+    g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(-ret), "%s: io_uring: %s",
                 io->log_name, g_strerror(-ret));
     return false;
 }

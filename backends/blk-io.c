@@ -455,7 +455,7 @@ static int open_target_fd(struct blk_io *io, GError **error)
     if (fd < 0 && !io->direct)
         fd = open(io->target, flags);
     if (fd < 0)
-        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno), "%s: cannot open %s: %s",
+        g_set_error(error, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: cannot open %s: %s",
                     io->log_name, io->target, g_strerror(errno));
     return fd;
 }
@@ -468,7 +468,7 @@ static bool open_local(struct blk_io *io, const struct blk_io_opts *opts, GError
     if (io->fd < 0)
         return false;
     if (fstat(io->fd, &st) < 0 || !(S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "%s: %s is neither a regular file nor a block device", io->log_name, io->target);
         return false;
     }
@@ -486,7 +486,7 @@ static bool open_local(struct blk_io *io, const struct blk_io_opts *opts, GError
 #ifdef IOREQD_HAVE_LIBURING
         return blk_io_uring_start(io, error);
 #else
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOSYS,
                     "%s: built without liburing", io->log_name);
         return false;
 #endif
@@ -533,7 +533,7 @@ struct blk_io *blk_io_open(const struct blk_io_opts *opts, GMainContext *ctx, GE
 #ifdef IOREQD_HAVE_LIBNBD
         ok = blk_io_nbd_open(io, error);
 #else
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOSYS,
                     "%s: %s needs NBD support: rebuild with libnbd (libnbd-dev)",
                     io->log_name, opts->target);
         ok = false;

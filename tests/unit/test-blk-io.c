@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <glib.h>
-#include <gio/gio.h>
 #include <glib/gstdio.h>
 #include <signal.h>
 #include <stdio.h>
@@ -797,7 +796,7 @@ static void test_open_errors(void)
     GError *error = NULL;
 
     g_assert_null(blk_io_open(&opts, NULL, &error));
-    g_assert_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+    g_assert_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
     g_clear_error(&error);
     opts.target = "/dev/null";           /* a character device: refused */
     g_assert_null(blk_io_open(&opts, NULL, &error));
