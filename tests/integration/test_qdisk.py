@@ -163,6 +163,37 @@ class QdiskTest(unittest.TestCase):
                           r.connected["indirect"]), ("x86_32-abi", "0", "0"))
         self.assertIn(" 0 flushes, 0 discards", r.stdout)
 
+    def test_verify_feature_matrix(self):
+        """Each feature on and off against the others, both layouts; every
+        byte read back as written."""
+        combos = [
+            ("x86_64-abi", "on", "off", "1", "2", "on", "on"),
+            ("x86_32-abi", "on", "32", "4", "0", "off", "on"),
+            ("x86_32-abi", "off", "auto", "2", "4", "on", "off"),
+            ("x86_64-abi", "off", "64", "3", "1", "off", "off"),
+        ]
+        with QdiskGuest(type(self)) as g:  # its own grant table: refs are not reused
+            g.test = self
+            self.run_matrix(g, combos)
+
+    def run_matrix(self, g, combos):
+        for n, (proto, persistent, indirect, queues, order, flush, discard) in enumerate(combos):
+            with self.subTest(combo=n):
+                dev = disk(8 + n)
+                g.add_disk(dev)
+                r = g.blkfront("verify", "--ops", "600", "--seed", str(n), "--protocol", proto,
+                               "--persistent", persistent, "--indirect", indirect,
+                               "--queues", queues, "--ring-page-order", order, "--flush", flush,
+                               "--discard", discard, devid=dev, refs=3000)
+                self.assertEqual(r.returncode, 0, r)
+                c = r.connected
+                self.assertEqual((c["protocol"], c["persistent"], c["queues"],
+                                  c["ring-page-order"], c["flush"], c["discard"]),
+                                 (proto, "1" if persistent == "on" else "0", queues, order,
+                                  "1" if flush == "on" else "0",
+                                  "1" if discard == "on" else "0"), r)
+                self.assertTrue(remove_qdisk(g.xs, DOMID, dev, timeout=10))
+
     def test_two_disks_at_once(self):
         g, a, b = self.g, disk(2), disk(3)
         g.add_disk(a)
