@@ -271,7 +271,7 @@ static void place_region(struct pci_device *d, struct pci_bar *b, const char *wh
         return; /* the same placement again: already said */
     b->refused_at = addr;
     if (!why)
-        why = rc == -EEXIST ? "another BAR of this process" : g_strerror(-rc);
+        why = rc == -EEXIST ? "another range this process decodes" : g_strerror(-rc);
     log_limited(&d->bar_log_limit, d->bus->domid, d->id,
                 "%s at 0x%" G_GINT64_MODIFIER "x (size 0x%" G_GINT64_MODIFIER
                 "x) overlaps %s: not decoded until moved",

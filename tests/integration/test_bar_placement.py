@@ -153,7 +153,7 @@ class BarPlacementTest(unittest.TestCase):
 
     def test_bar_over_another_bar_of_this_process(self):
         self.assert_works_at(DEV64, LEGAL, 0x1000, value=0x64640000)
-        self.assert_refused(self.a, DEV32, LEGAL, 0x1000, "another BAR of this process",
+        self.assert_refused(self.a, DEV32, LEGAL, 0x1000, "another range this process decodes",
                             mem64=False, already_there=[(LEGAL, LEGAL + 0xFFF)])
         self.assertEqual(self.q.ok(f"readl {LEGAL + 8:#x}"), 0x64640000 | DEV64)  # still DEV64
         # DEV64 moves away: DEV32 takes the place without another write of its own

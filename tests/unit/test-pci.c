@@ -353,13 +353,13 @@ static void test_bar_over_other_device(struct map_fixture *fx, gconstpointer dat
     pci_config_write(&fx->a, A_BAR0, 0xf0000000, 4);
     g_assert_true(mmio(fx, 0xf0000000, 4096));
     /* b on top of a: refused, a keeps decoding */
-    expect_refusal("dev-b", "BAR0", "another BAR of this process");
+    expect_refusal("dev-b", "BAR0", "another range this process decodes");
     pci_config_write(&fx->b, 0x10, 0xf0000000, 4);
     g_test_assert_expected_messages();
     g_assert_cmpuint(mmio_ranges(fx), ==, 1);
     /* b's ROM inside a's 128 MiB BAR4 */
     set_bar64(&fx->a, 0x20, 0xe8000000ull);
-    expect_refusal("dev-b", "ROM", "another BAR of this process");
+    expect_refusal("dev-b", "ROM", "another range this process decodes");
     pci_config_write(&fx->b, 0x30, 0xe8100000 | 1, 4);
     g_test_assert_expected_messages();
     /* a moves away: b's BAR0 and ROM take their places without a write of theirs */
