@@ -19,7 +19,7 @@ packages=(
     gcc pkg-config meson ninja-build python3
     libglib2.0-dev libjson-glib-dev libxen-dev xenstore-utils
     liburing-dev libnbd-dev
-    qemu-utils # qemu-img and qemu-nbd: the qcow2-over-NBD disk test
+    qemu-utils nbdkit # NBD servers for the disk tests (qcow2, a 4 KiB-block export)
 )
 
 install_missing() {

@@ -588,6 +588,38 @@ class QdiskRingTest(unittest.TestCase):
             f.seek(2048 * 512)
             self.assertEqual(f.read(PAGE), b"\xc2" * PAGE)
 
+    def test_large_sectors_when_the_frontend_copes(self):
+        """A 4 KiB-block export: sector-size stays 512 for frontends that
+        hard-code it and becomes 4096 for one that writes
+        feature-large-sector-size."""
+        sock = os.path.join(self.tmp.name, "nbd4k.sock")
+        nbd = subprocess.Popen(["nbdkit", "-f", "-U", sock, "--filter=blocksize-policy", "memory",
+                                "16M", "blocksize-minimum=4096", "blocksize-preferred=4096"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(sock) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.start(params=f"nbd:unix:{sock}")
+            self.assertEqual(self.read_key(f"{BE}/sector-size"), "512")
+            self.assertEqual(self.read_key(f"{BE}/physical-sector-size"), "4096")
+            self.connect(extra=(f"{FE}/feature-large-sector-size", "1"))
+            self.assertEqual(self.read_key(f"{BE}/sector-size"), "4096")
+            self.assertEqual(self.read_key(f"{BE}/sectors"), str(16 * 256))
+            self.write_mem(DATA, b"\x4b" * PAGE)
+            # One sector is now the whole page: first_sect = last_sect = 0.
+            self.assertEqual(self.one(request(OP_WRITE, 1, 10, [(DATA_REF, 0, 0)]))[2], RSP_OKAY)
+            self.assertEqual(self.one(request(OP_READ, 2, 10, [(DATA_REF + 1, 0, 0)]))[2], RSP_OKAY)
+            self.assertEqual(self.read_mem(DATA + PAGE, PAGE), b"\x4b" * PAGE)
+            self.assertEqual(self.one(request(OP_READ, 3, 10, [(DATA_REF + 1, 0, 1)]))[2], RSP_ERROR)
+            self.assertEqual(self.one(request(OP_READ, 4, 16 * 256, [(DATA_REF, 0, 0)]))[2], RSP_ERROR)
+        finally:
+            if self.dm:
+                self.dm.stop()
+                self.dm = None
+            nbd.terminate()
+            nbd.wait(timeout=20)
+
 
 if __name__ == "__main__":
     unittest.main()
