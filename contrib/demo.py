@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """The quick-start demo: xensim with one guest served by three ioreqd
-processes, a short scripted-guest session, and what each process answered.
+processes, a short scripted-guest session, and what each process answered;
+then a PV disk added through xenstore as libxl adds one, served by the
+'board' process's qdisk backend to a test blkfront playing the guest.
 
     python3 contrib/demo.py --build build
 """
@@ -15,6 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
 
 import ioreqd_proc  # noqa: E402
+import toolstack  # noqa: E402
 import xensim as xensim_harness  # noqa: E402
 from ioreqd_proc import Ioreqd  # noqa: E402
 from xensim import Xensim  # noqa: E402
@@ -60,18 +63,22 @@ def main():
     args = ap.parse_args()
     build = os.path.abspath(args.build)
     xensim_harness.XENSIM = os.path.join(build, "contrib", "xensim", "xensim")
+    toolstack.XS_BATCH = os.path.join(build, "tests", "integration", "xs-batch")
+    blkfront = os.path.join(build, "tests", "blkfront", "blkfront")
     ioreqd_proc.IOREQD = os.path.join(build, "ioreqd")
 
     workdir = tempfile.mkdtemp(prefix="ioreqd-demo.")
     console = os.path.join(workdir, "console.log")
     debuglog = os.path.join(workdir, "debug-0x402.log")
+    image = os.path.join(workdir, "xvda.img")
     print(f"== xensim: domain {DOMID} (128 MiB, 2 vCPUs) in {workdir}")
     sim = Xensim(workdir, [f"{DOMID},mem=128M,vcpus=2"])
     procs = {}
     try:
-        procs["console"] = Ioreqd(workdir, DOMID, [
-            "-name", "console", "-chardev", f"file,id=con,path={console}",
-            "-device", "isa-debugcon,iobase=0xe9,chardev=con"], name="console")
+        procs["board"] = Ioreqd(workdir, DOMID, [
+            "-name", "board", "-machine", "xenfv", "-m", "128",
+            "-chardev", f"file,id=con,path={console}",
+            "-device", "isa-debugcon,iobase=0xe9,chardev=con"], name="board")
         procs["pci-a"] = Ioreqd(workdir, DOMID, [
             "-name", "pci-a", "-device", "pci-testdev,addr=3,id=testdev-a"], name="pci-a")
         procs["pci-b"] = Ioreqd(workdir, DOMID, [
@@ -85,15 +92,16 @@ def main():
         print(f"== ioreq servers of dom{DOMID} (id, state, ranges):")
         print("   " + g.q.cmd("xen_servers"))
 
-        print("\n== the guest prints on its debug console (port 0xe9 -> 'console')")
+        print("\n== the guest prints on its debug console (port 0xe9 -> 'board')")
         for ch in "Hello from dom1, served by ioreqd\n":
             g.q.cmd(f"outb 0xe9 {ord(ch):#x}")
-        g.do("inb 0xe9", "debugcon readback, answered by 'console'")
+        g.do("inb 0xe9", "debugcon readback, answered by 'board'")
 
         print("\n== the guest scans PCI bus 0 through 0xcf8/0xcfc")
         for dev in range(0, 8):
             vd = g.cfg_read(dev, 0)
-            owner = {3: "pci-a", 4: "pci-b"}.get(dev, "nobody: all-ones")
+            owner = {0: "board: i440FX", 1: "board: PIIX3", 2: "board: Xen platform",
+                     3: "pci-a", 4: "pci-b"}.get(dev, "nobody: all-ones")
             if vd != 0xFFFFFFFF:
                 owner = f"{owner}: vendor {vd & 0xffff:04x} device {vd >> 16:04x}"
             print(f"  guest> config read 00:{dev:02x}.0 reg 0  {vd:#010x}  -> {owner}")
@@ -116,6 +124,23 @@ def main():
         g.cfg_read(4, 0, "slot 4 unclaimed now")
         g.do("readl 0xe0000000", "pci-a still serving")
         g.do("xen_domain_state")
+
+        print("\n== a PV disk: the toolstack's keys (as libxl writes them), 'board' serves it "
+              "(qdisk), a test blkfront is the guest")
+        with open(image, "wb") as f:
+            f.truncate(64 << 20)
+        xs = toolstack.Xenstore(workdir)
+        _, backend = toolstack.add_qdisk(xs, DOMID, 51712, image)
+        print(f"   toolstack> add_qdisk xvda -> {image} (backend {backend})")
+        run = subprocess.run([blkfront, "--dir", workdir, "--domid", str(DOMID), "--devid", "51712",
+                              "--gpa-base", "0x4000000", "--gpa-size", "0x2000000",
+                              "--mode", "verify", "--ops", "400"],
+                             capture_output=True, text=True, timeout=120)
+        for line in run.stdout.splitlines():
+            print(f"   guest (blkfront)> {line}")
+        print(f"   backend state after the guest closed: "
+              f"{xs.read(backend + '/state')} (6 = Closed); removed: "
+              f"{toolstack.remove_qdisk(xs, DOMID, 51712)}")
 
         xs_env = dict(os.environ, XENSTORED_PATH=os.path.join(workdir, "xenstore"))
         state = subprocess.run(["xenstore-read", f"/local/domain/0/device-model/{DOMID}/state"],
