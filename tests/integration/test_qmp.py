@@ -9,12 +9,13 @@ session goes on, clients one after another, -S and -smp against the domain."""
 import json
 import os
 import socket
+import subprocess
 import tempfile
 import time
 import unittest
 
-from ioreqd_proc import Ioreqd, run_ioreqd
-from xensim import Xensim
+from ioreqd_proc import IOREQD, Ioreqd, run_ioreqd
+from xensim import Xensim, stop_process
 
 
 class Qmp:
@@ -276,6 +277,38 @@ class QmpTest(unittest.TestCase):
         self.assertEqual(q.cmd("xen_wait_servers 1 20000"), "OK")
         self.assertTrue(self.served(q))
         m.close()
+
+    def test_listening_fd_from_libxl(self):
+        """Newer libxl opens the QMP socket itself and passes fd=N with -S."""
+        path = self.path("qmp-fd")
+        lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        lsock.bind(path)
+        lsock.listen(1)
+        fd = lsock.fileno()
+        err = tempfile.TemporaryFile(mode="w+")
+        proc = subprocess.Popen(
+            [IOREQD, "-xen-domid", "1", "-accel", f"xensim,dir={self.tmp.name}", "-S",
+             "-chardev", f"socket,id=libxl-cmd,fd={fd},server=on,wait=off",
+             "-mon", "chardev=libxl-cmd,mode=control", "-chardev", "null,id=n",
+             "-device", "isa-debugcon,chardev=n"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, pass_fds=[fd])
+        lsock.close()  # ioreqd holds it now
+
+        def read_err():
+            err.seek(0)
+            return err.read()
+        try:
+            m = Qmp(path)
+            m.negotiate()
+            self.assertEqual(m.assertOk(m.cmd("query-status"))["status"], "prelaunch")
+            m.assertOk(m.cmd("cont"))
+            q = self.sim.qtest(1)
+            self.assertEqual(q.cmd("xen_wait_servers 1 20000"), "OK")
+            self.assertTrue(self.served(q))
+            m.close()
+        finally:
+            stop_process(proc, "ioreqd fd=", read_err)
+            err.close()
 
     def test_dirty_log(self):
         """xen-set-global-dirty-log: while on, ioreqd reports what it writes
