@@ -174,6 +174,12 @@ def run_rtt():
                f"mean {b['mean']} ns")
         report(f"   ratio a/b: median {ratio:.2f}  p99 {a['p99'] / b['p99']:.2f}  "
                f"(target <= {target}: {verdict(ratio <= target)})")
+        if poll_us:
+            # The ABI's notification each way (Xen: an event-channel send;
+            # here an eventfd write) is a syscall the bare spin does not pay.
+            c = pingpong("spin-notify", n)
+            report(f"   spin + one notification each way (the ABI's floor)  median {c['median']} ns"
+                   f"  p99 {c['p99']} ns; ratio a/c: median {a['median'] / c['median']:.2f}")
 
 
 # ---------------------------------------------------------------- throughput

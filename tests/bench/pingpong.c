@@ -6,6 +6,10 @@
  *                        each way, like the event-channel path)
  *   pingpong spin N      a shared-memory word, both sides spin (like both
  *                        sides of the polling mode)
+ *   pingpong spin-notify N  the same, plus the event-channel notification the
+ *                        ioreq ABI requires after each message (an eventfd
+ *                        write nobody waits for): the floor of a polling
+ *                        ioreq round trip
  * Prints "median_ns p99_ns mean_ns" of one round trip as seen by the
  * initiating side.
  */
@@ -69,7 +73,8 @@ struct spin_page {
 
 static void run(const char *mode, uint64_t n, uint64_t *samples)
 {
-    bool spin = strcmp(mode, "spin") == 0;
+    bool notify = strcmp(mode, "spin-notify") == 0;
+    bool spin = notify || strcmp(mode, "spin") == 0;
     int to_echo = eventfd(0, 0), to_initiator = eventfd(0, 0);
     struct spin_page *page = mmap(NULL, sizeof(*page), PROT_READ | PROT_WRITE,
                                   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -87,6 +92,8 @@ static void run(const char *mode, uint64_t n, uint64_t *samples)
                 while (atomic_load_explicit(&page->seq, memory_order_acquire) != want)
                     cpu_relax();
                 atomic_store_explicit(&page->seq, want + 1, memory_order_release);
+                if (notify)
+                    eventfd_write_one(to_initiator);
             } else {
                 eventfd_wait(to_echo);
                 eventfd_write_one(to_initiator);
@@ -98,6 +105,8 @@ static void run(const char *mode, uint64_t n, uint64_t *samples)
         uint64_t start = now_ns();
         if (spin) {
             atomic_store_explicit(&page->seq, 2 * i + 1, memory_order_release);
+            if (notify)
+                eventfd_write_one(to_echo);
             while (atomic_load_explicit(&page->seq, memory_order_acquire) != 2 * i + 2)
                 cpu_relax();
         } else {
@@ -112,8 +121,9 @@ static void run(const char *mode, uint64_t n, uint64_t *samples)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "eventfd") && strcmp(argv[1], "spin"))) {
-        fprintf(stderr, "usage: %s eventfd|spin N\n", argv[0]);
+    if (argc != 3 || (strcmp(argv[1], "eventfd") && strcmp(argv[1], "spin") &&
+                      strcmp(argv[1], "spin-notify"))) {
+        fprintf(stderr, "usage: %s eventfd|spin|spin-notify N\n", argv[0]);
         return 2;
     }
     uint64_t n = strtoull(argv[2], NULL, 10);
