@@ -448,6 +448,15 @@ def run_qemu():
         report(f"   QEMU 7.2 qtest:  {qemu_pairs:.0f} pairs/s (last reply '{' '.join(out[1:])}')")
         report(f"   ratio: {ours / qemu_pairs:.2f}x QEMU, polling {polled / qemu_pairs:.2f}x "
                f"(target >= 4: {verdict(max(ours, polled) / qemu_pairs >= 4)})")
+    tmp = tempfile.TemporaryDirectory(prefix="ioreqd-bench-")
+    out = subprocess.run([binary("tests", "bench", "qtest-pairs"), "echo",
+                          os.path.join(tmp.name, "echo.sock"), str(n)], check=True,
+                         capture_output=True, text=True).stdout.split()
+    tmp.cleanup()
+    floor = float(out[0])
+    report(f"   floor: a process answering each line at once, nothing else: {floor:.0f} pairs/s; "
+           f"ours {ours / floor:.2f} of it (polling {polled / floor:.2f})"
+           + (f", QEMU {qemu_pairs / floor:.2f}" if qemu_pairs else ""))
     report("== memory: peak RSS (VmHWM) after the pairs")
     report(f"   ioreqd {' '.join(TYPICAL_IOREQD)}: {rss_ioreqd} KiB")
     if have_qemu:

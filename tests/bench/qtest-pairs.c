@@ -7,14 +7,19 @@
  *   qtest-pairs connect PATH N   connect to a listening socket (xensim)
  *   qtest-pairs listen PATH N    listen and accept one connection (QEMU's
  *                                -qtest unix:PATH connects as a client)
+ *   qtest-pairs echo PATH N      against a forked process that answers every
+ *                                line at once, doing nothing else: the floor
+ *                                of one socket round trip per line
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -109,10 +114,52 @@ static int open_socket(const char *mode, const char *path)
     return conn;
 }
 
+/* The echo peer: "OK" to outl, the i440FX id to inl, nothing else done. */
+static void echo_server(int listen_fd)
+{
+    struct conn c = { .fd = accept(listen_fd, NULL, NULL) };
+    char line[LINE_MAX_LEN];
+
+    if (c.fd < 0)
+        die("accept");
+    for (;;) {
+        read_reply(&c, line);
+        if (strncmp(line, "inl", 3) == 0)
+            send_all(&c, "OK 0x12378086\n", 14);
+        else
+            send_all(&c, "OK\n", 3);
+    }
+}
+
+static int start_echo(const char *path)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+    if (fd < 0 || strlen(path) >= sizeof(addr.sun_path))
+        die("socket");
+    strcpy(addr.sun_path, path);
+    unlink(path);
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(fd, 1) < 0)
+        die("bind/listen");
+    pid_t child = fork();
+    if (child < 0)
+        die("fork");
+    if (child == 0) {
+        /* It ends when the client closes; read_reply says so, quietly. */
+        if (!freopen("/dev/null", "w", stderr))
+            _exit(1);
+        echo_server(fd);
+    }
+    close(fd);
+    return open_socket("connect", path);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 4 || (strcmp(argv[1], "connect") && strcmp(argv[1], "listen"))) {
-        fprintf(stderr, "usage: %s connect|listen PATH N\n", argv[0]);
+    if (argc != 4 || (strcmp(argv[1], "connect") && strcmp(argv[1], "listen") &&
+                      strcmp(argv[1], "echo"))) {
+        fprintf(stderr, "usage: %s connect|listen|echo PATH N\n", argv[0]);
         return 2;
     }
     long pairs = strtol(argv[3], NULL, 10);
@@ -120,7 +167,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "qtest-pairs: N must be positive\n");
         return 2;
     }
-    struct conn c = { .fd = open_socket(argv[1], argv[2]) };
+    bool echo = strcmp(argv[1], "echo") == 0;
+    struct conn c = { .fd = echo ? start_echo(argv[2]) : open_socket(argv[1], argv[2]) };
     char reply[LINE_MAX_LEN];
     /* config address: enable bit, bus 0, device 0, function 0, register 0 */
     static const char out_line[] = "outl 0xcf8 0x80000000\n";
@@ -144,5 +192,7 @@ int main(int argc, char **argv)
     uint64_t took = now_ns() - start;
     printf("%.0f %s\n", (double)pairs * 1e9 / (double)(took ? took : 1), reply);
     close(c.fd);
+    if (echo)
+        wait(NULL);
     return 0;
 }
