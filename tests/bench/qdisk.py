@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from xensim import Xensim  # noqa: E402
 import toolstack  # noqa: E402
+from blk_io import make_image  # noqa: E402  (written, not sparse)
 
 DOMID = 1
 DEVID = 51712
@@ -40,16 +41,6 @@ LOADS = [  # name, fio rw, block size, target ratio, unit
 
 def report(line):
     print(line, flush=True)
-
-
-def make_image(path, size_mib):
-    """Written in full, so neither side reads holes."""
-    chunk = os.urandom(1 << 20)
-    with open(path, "wb") as f:
-        for _ in range(size_mib):
-            f.write(chunk)
-        f.flush()
-        os.fsync(f.fileno())
 
 
 def run_fio(image, rw, bs, qd, seconds):

@@ -556,17 +556,22 @@ class QdiskRingTest(unittest.TestCase):
                 self.assertEqual(image[page * PAGE:(page + 1) * PAGE], data,
                                  f"iteration {iteration}: page {page} lost")
 
+    def nbd_server(self, sock, cmd):
+        """An NBD server beside ioreqd, once its socket is there."""
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return server
+
     def test_qcow2_through_nbd(self):
         """Image formats are served through an NBD server beside ioreqd."""
         qcow2 = os.path.join(self.tmp.name, "disk.qcow2")
         sock = os.path.join(self.tmp.name, "nbd.sock")
         subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", qcow2, "8M"], check=True)
-        nbd = subprocess.Popen(["qemu-nbd", "--persistent", f"--socket={sock}", "-f", "qcow2", qcow2],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nbd = self.nbd_server(sock, ["qemu-nbd", "--persistent", f"--socket={sock}", "-f", "qcow2",
+                                     qcow2])
         try:
-            deadline = time.monotonic() + 10
-            while not os.path.exists(sock) and time.monotonic() < deadline:
-                time.sleep(0.02)
             self.start(params=f"nbd:unix:{sock}")
             self.assertEqual(self.read_key(f"{BE}/sectors"), str(8 * 2048))
             self.connect()
@@ -593,13 +598,10 @@ class QdiskRingTest(unittest.TestCase):
         hard-code it and becomes 4096 for one that writes
         feature-large-sector-size."""
         sock = os.path.join(self.tmp.name, "nbd4k.sock")
-        nbd = subprocess.Popen(["nbdkit", "-f", "-U", sock, "--filter=blocksize-policy", "memory",
-                                "16M", "blocksize-minimum=4096", "blocksize-preferred=4096"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        nbd = self.nbd_server(sock, ["nbdkit", "-f", "-U", sock, "--filter=blocksize-policy",
+                                     "memory", "16M", "blocksize-minimum=4096",
+                                     "blocksize-preferred=4096"])
         try:
-            deadline = time.monotonic() + 10
-            while not os.path.exists(sock) and time.monotonic() < deadline:
-                time.sleep(0.02)
             self.start(params=f"nbd:unix:{sock}")
             self.assertEqual(self.read_key(f"{BE}/sector-size"), "512")
             self.assertEqual(self.read_key(f"{BE}/physical-sector-size"), "4096")
