@@ -183,6 +183,111 @@ static void test_output_cap(void)
     qmp_session_free(f.s);
 }
 
+/* The answer to one message fed in two reads split at byte i, for every i. */
+static void test_split_at_every_byte(void)
+{
+    const char *msgs[] = {
+        "{\"execute\":\"query-vnc\",\"id\":[-12,3.5e2,\"\xc3\xa9\\u20ac\\\"}\",{\"k\":null}]}",
+        "  {\"execute\" : \"xen-set-global-dirty-log\", \"arguments\": {\"enable\": false}}\r\n",
+    };
+    const char *answers[] = {
+        "{\"return\":{\"enabled\":false},\"id\":[-12,3.5e2,\"\xc3\xa9\xe2\x82\xac\\\"}\",{\"k\":null}]}\r\n",
+        "{\"return\":{}}\r\n",
+    };
+    for (size_t m = 0; m < G_N_ELEMENTS(msgs); m++) {
+        size_t len = strlen(msgs[m]);
+        for (size_t i = 0; i <= len; i++) {
+            struct fixture f;
+            negotiated(&f);
+            qmp_session_feed(f.s, msgs[m], i);
+            qmp_session_feed(f.s, msgs[m] + i, len - i);
+            g_autofree char *got = take(&f);
+            g_assert_cmpstr(got, ==, answers[m]);
+            qmp_session_free(f.s);
+        }
+    }
+}
+
+static void test_several_in_one_read(void)
+{
+    struct fixture f;
+    negotiated(&f);
+    /* two objects back to back, a scalar ended by the next object, one more */
+    expect(&f,
+           "{\"execute\":\"query-vnc\",\"id\":1}{\"execute\":\"query-vnc\",\"id\":2}"
+           "7{\"execute\":\"stop\",\"id\":3}\n",
+           "{\"return\":{\"enabled\":false},\"id\":1}\r\n"
+           "{\"return\":{\"enabled\":false},\"id\":2}\r\n"
+           "{\"error\":{\"class\":\"GenericError\",\"desc\":\"QMP input must be a JSON object\"}}\r\n"
+           "{\"return\":{},\"id\":3}\r\n");
+    qmp_session_free(f.s);
+}
+
+/* The id a query-vnc answer echoes for id_text, or NULL after an error. */
+static char *echoed_id(struct fixture *f, const char *id_text)
+{
+    g_autofree char *msg = g_strdup_printf("{\"execute\":\"query-vnc\",\"id\":%s}", id_text);
+    feed(f, msg);
+    g_autofree char *got = take(f);
+    const char *prefix = "{\"return\":{\"enabled\":false},\"id\":";
+    if (!g_str_has_prefix(got, prefix)) {
+        g_assert_nonnull(strstr(got, "JSON parse error"));
+        return NULL;
+    }
+    g_assert_true(g_str_has_suffix(got, "}\r\n"));
+    return g_strndup(got + strlen(prefix), strlen(got) - strlen(prefix) - 3);
+}
+
+static void expect_id(struct fixture *f, const char *in, const char *out)
+{
+    g_autofree char *got = echoed_id(f, in);
+    g_assert_cmpstr(got, ==, out);
+}
+
+static void test_numbers(void)
+{
+    struct fixture f;
+    negotiated(&f);
+    /* integers are exact to 64 bits, signed or not */
+    expect_id(&f, "9223372036854775807", "9223372036854775807");
+    expect_id(&f, "-9223372036854775808", "-9223372036854775808");
+    expect_id(&f, "18446744073709551615", "18446744073709551615");
+    /* beyond: refused, never clamped into another number */
+    expect_id(&f, "18446744073709551616", NULL);
+    expect_id(&f, "-9223372036854775809", NULL);
+    expect_id(&f, "123456789012345678901234567890", NULL);
+    /* fractions come back as they were written */
+    expect_id(&f, "0.1", "0.1");
+    expect_id(&f, "-1.5E+3", "-1.5E+3");
+    /* not JSON, though json-c's strict mode lets them through */
+    const char *bad[] = { "1.", "-.5", "00", "-01", "1.e5", "NaN", "Infinity", "-Infinity" };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+        expect_id(&f, bad[i], NULL);
+    expect(&f, "{\"execute\":\"query-vnc\"}", "{\"return\":{\"enabled\":false}}\r\n");
+    qmp_session_free(f.s);
+}
+
+static void test_strings(void)
+{
+    struct fixture f;
+    negotiated(&f);
+    /* UTF-8 round-trips; escapes of non-ASCII come back as UTF-8 */
+    expect_id(&f, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+    expect_id(&f, "\"\\u00e9\\u20ac\\ud83d\\ude00\"", "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"");
+    /* an embedded NUL is kept, '/' is not escaped, controls are */
+    expect_id(&f, "\"a\\u0000b\"", "\"a\\u0000b\"");
+    expect_id(&f, "\"a/b\\/c\"", "\"a/b/c\"");
+    expect_id(&f, "\"\\u001f\\t\"", "\"\\u001f\\t\"");
+    /* lone surrogates and unknown escapes are errors */
+    const char *bad[] = { "\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\x41\"", "'a'" };
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++)
+        expect_id(&f, bad[i], NULL);
+    expect(&f, "{\"execute\":\"stop\\u0000x\"}",
+           "{\"error\":{\"class\":\"CommandNotFound\",\"desc\":\"The command stop\\\\u0000x has not "
+           "been found\"}}\r\n");
+    qmp_session_free(f.s);
+}
+
 int main(int argc, char **argv)
 {
     g_test_init(&argc, &argv, NULL);
@@ -192,5 +297,9 @@ int main(int argc, char **argv)
     g_test_add_func("/qmp/commands", test_commands);
     g_test_add_func("/qmp/framing", test_framing);
     g_test_add_func("/qmp/output-cap", test_output_cap);
+    g_test_add_func("/qmp/split-at-every-byte", test_split_at_every_byte);
+    g_test_add_func("/qmp/several-in-one-read", test_several_in_one_read);
+    g_test_add_func("/qmp/numbers", test_numbers);
+    g_test_add_func("/qmp/strings", test_strings);
     return g_test_run();
 }
