@@ -17,7 +17,7 @@ esac
 
 packages=(
     gcc pkg-config meson ninja-build python3
-    libglib2.0-dev libjson-glib-dev libxen-dev xenstore-utils
+    libglib2.0-dev libjson-c-dev libxen-dev xenstore-utils
     liburing-dev libnbd-dev
     qemu-utils nbdkit # NBD servers for the disk tests (qcow2, a 4 KiB-block export)
 )
