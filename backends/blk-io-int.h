@@ -90,6 +90,8 @@ void blk_io_log(struct blk_io *io, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 int blk_io_run_sync(struct blk_io *io, struct blk_io_task *t);
 /* Adds an fd to the disk's GSource; returns its tag. */
 gpointer blk_io_watch_fd(struct blk_io *io, int fd, GIOCondition events);
+/* Stops polling an fd (the NBD socket libnbd closed). */
+void blk_io_unwatch_fd(struct blk_io *io, gpointer tag);
 
 /* Engines. *_start returns false with *error set. */
 bool blk_io_threads_start(struct blk_io *io, GError **error);

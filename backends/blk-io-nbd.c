@@ -30,6 +30,7 @@ struct libnbd_api {
     __typeof__(nbd_aio_get_direction) *nbd_aio_get_direction;
     __typeof__(nbd_aio_get_fd) *nbd_aio_get_fd;
     __typeof__(nbd_aio_is_ready) *nbd_aio_is_ready;
+    __typeof__(nbd_aio_is_dead) *nbd_aio_is_dead;
     __typeof__(nbd_aio_notify_read) *nbd_aio_notify_read;
     __typeof__(nbd_aio_notify_write) *nbd_aio_notify_write;
     __typeof__(nbd_aio_pread) *nbd_aio_pread;
@@ -57,6 +58,8 @@ struct nbd_engine {
     struct libnbd_api lib;
     struct nbd_handle *h;
     gpointer tag;
+    GIOCondition events;                 /* what tag is polled for now */
+    GHashTable *live_cmds;               /* struct nbd_cmd * libnbd has not answered */
     bool can_fua, can_flush;
     uint64_t max_chunk;
     struct task_queue batch;             /* submitted, waiting for blk_io_kick */
@@ -71,26 +74,106 @@ static int nbd_errno(const struct nbd_engine *ne)
     return err > 0 ? -err : -EIO;
 }
 
+/* One NBD command of a task, held by two owners: libnbd (until it calls
+ * command_free, which it may do inside the issuing call, even for a
+ * command it accepted, when the connection is already dead) and us (until
+ * the command is answered, aborted or refused). A dead connection orphans
+ * it: its task is answered without it, so a late callback touches nothing. */
+struct nbd_cmd {
+    struct nbd_engine *ne;
+    struct blk_io_task *t;
+    unsigned int refs;
+    bool orphaned;
+};
+
+static void command_unref(struct nbd_cmd *cmd)
+{
+    if (--cmd->refs == 0)
+        g_free(cmd);
+}
+
 static int command_answered(void *user_data, int *error)
 {
-    struct blk_io_task *t = user_data;
-    struct nbd_engine *ne = t->io->engine_state;
+    struct nbd_cmd *cmd = user_data;
+    struct blk_io_task *t = cmd->t;
+    struct nbd_engine *ne = cmd->ne;
 
+    if (cmd->orphaned)
+        return 1;
+    cmd->orphaned = true;
     if (*error && t->result == 0)
         t->result = -*error;
     if (--t->pending == 0)
         task_queue_push(&ne->answered, t);
+    if (g_hash_table_remove(ne->live_cmds, cmd))
+        command_unref(cmd); /* ours; libnbd's goes with command_free */
     return 1;   /* retire the command: nothing else asks for its status */
 }
 
-static bool issue_failed(struct blk_io_task *t, int64_t cookie)
+static void command_free(void *user_data)
+{
+    command_unref(user_data);
+}
+
+static nbd_completion_callback command_callback(struct nbd_engine *ne, struct blk_io_task *t,
+                                                struct nbd_cmd **out)
+{
+    struct nbd_cmd *cmd = g_new0(struct nbd_cmd, 1);
+
+    cmd->ne = ne;
+    cmd->t = t;
+    cmd->refs = 2;
+    *out = cmd;
+    return (nbd_completion_callback){ .callback = command_answered, .user_data = cmd,
+                                      .free = command_free };
+}
+
+/* The connection died: libnbd will not answer what is in flight (it only
+ * frees the callbacks when the handle closes), so answer it here. */
+static void abort_in_flight(struct nbd_engine *ne)
+{
+    GHashTableIter it;
+    gpointer key;
+
+    g_hash_table_iter_init(&it, ne->live_cmds);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        struct nbd_cmd *cmd = key;
+        struct blk_io_task *t = cmd->t;
+        bool answered = cmd->orphaned || t->pending == 0;
+        cmd->orphaned = true;
+        if (!answered) {
+            if (t->result == 0)
+                t->result = -ENOTCONN;
+            t->pending = 0;
+            task_queue_push(&ne->answered, t);
+        }
+        g_hash_table_iter_remove(&it);
+        command_unref(cmd);
+    }
+}
+
+/* After the call that issued cmd (counted in t->pending beforehand: libnbd
+ * may answer a command inside that very call). A refused command is
+ * libnbd's to free and ours is dropped at once; so is one answered
+ * already. */
+static bool issue_failed(struct blk_io_task *t, struct nbd_cmd *cmd, int64_t cookie)
 {
     const struct nbd_engine *ne = t->io->engine_state;
 
+    if (cmd->orphaned) {
+        /* Answered inside the call: when the connection dies while the
+         * command is being sent, libnbd calls the completion callback and
+         * then returns a cookie that is not to be trusted (seen: garbage). */
+        command_unref(cmd);
+        return t->result != 0;
+    }
     if (cookie >= 0) {
-        t->pending++;
+        g_hash_table_add(ne->live_cmds, cmd);
         return false;
     }
+    t->pending--;
+    cmd->orphaned = true;
+    command_unref(cmd);
     if (t->result == 0)
         t->result = nbd_errno(ne);
     return true;
@@ -108,12 +191,14 @@ static void issue_rw(struct nbd_engine *ne, struct blk_io_task *t)
 
         while (left > 0) {
             size_t chunk = MIN(left, ne->max_chunk);
-            nbd_completion_callback cb = { .callback = command_answered, .user_data = t };
+            struct nbd_cmd *cmd;
+            nbd_completion_callback cb = command_callback(ne, t, &cmd);
+            t->pending++;
             int64_t cookie = req->op == BLK_IO_READ
                                  ? ne->lib.nbd_aio_pread(ne->h, base, chunk, offset, cb, 0)
                                  : ne->lib.nbd_aio_pwrite(ne->h, base, chunk, offset, cb, flags);
 
-            if (issue_failed(t, cookie))
+            if (issue_failed(t, cmd, cookie))
                 return;
             base += chunk;
             offset += chunk;
@@ -125,10 +210,13 @@ static void issue_rw(struct nbd_engine *ne, struct blk_io_task *t)
 
 static void issue_flush(struct nbd_engine *ne, struct blk_io_task *t)
 {
-    nbd_completion_callback cb = { .callback = command_answered, .user_data = t };
+    struct nbd_cmd *cmd;
 
-    if (ne->can_flush)
-        issue_failed(t, ne->lib.nbd_aio_flush(ne->h, cb, 0));
+    if (ne->can_flush) {
+        nbd_completion_callback cb = command_callback(ne, t, &cmd);
+        t->pending++;
+        issue_failed(t, cmd, ne->lib.nbd_aio_flush(ne->h, cb, 0));
+    }
 }
 
 static void issue_trim(struct nbd_engine *ne, struct blk_io_task *t)
@@ -137,13 +225,28 @@ static void issue_trim(struct nbd_engine *ne, struct blk_io_task *t)
 
     while (left > 0) {
         uint64_t chunk = MIN(left, NBD_MAX_TRIM_CHUNK);
-        nbd_completion_callback cb = { .callback = command_answered, .user_data = t };
+        struct nbd_cmd *cmd;
+        nbd_completion_callback cb = command_callback(ne, t, &cmd);
 
-        if (issue_failed(t, ne->lib.nbd_aio_trim(ne->h, chunk, offset, cb, 0)))
+        t->pending++;
+        if (issue_failed(t, cmd, ne->lib.nbd_aio_trim(ne->h, chunk, offset, cb, 0)))
             return;
         offset += chunk;
         left -= chunk;
     }
+}
+
+/* Issues a task's commands holding one count of its own, so commands
+ * answered while later ones are still being issued cannot finish the task
+ * early; answered here when nothing is left in flight (all answered, none
+ * needed, or the first one refused). */
+static void issue_guarded(struct nbd_engine *ne, struct blk_io_task *t,
+                          void (*issue_commands)(struct nbd_engine *ne, struct blk_io_task *t))
+{
+    t->pending++;
+    issue_commands(ne, t);
+    if (--t->pending == 0)
+        task_queue_push(&ne->answered, t);
 }
 
 static void issue(struct blk_io *io, struct blk_io_task *t)
@@ -153,23 +256,22 @@ static void issue(struct blk_io *io, struct blk_io_task *t)
     switch (t->req->op) {
     case BLK_IO_READ:
     case BLK_IO_WRITE:
-        issue_rw(ne, t);
+        issue_guarded(ne, t, issue_rw);
         break;
     case BLK_IO_FLUSH:
-        issue_flush(ne, t);
+        issue_guarded(ne, t, issue_flush);
         break;
     case BLK_IO_DISCARD:
-        issue_trim(ne, t);
+        issue_guarded(ne, t, issue_trim);
         break;
     case BLK_IO_SECURE_DISCARD:
         t->result = -EOPNOTSUPP;        /* validate() refuses it already */
+        task_queue_push(&ne->answered, t);
         break;
     }
-    /* Nothing in flight (a flush without server support, or the first
-     * command already failed): answered now. */
-    if (t->pending == 0)
-        task_queue_push(&ne->answered, t);
 }
+
+static void finish_answered(struct blk_io *io);
 
 static void nbd_kick(struct blk_io *io)
 {
@@ -178,6 +280,10 @@ static void nbd_kick(struct blk_io *io)
 
     while ((t = task_queue_pop(&ne->batch)))
         issue(io, t);
+    /* Commands refused at once (a connection already dead) are answered
+     * now: no socket event would ever come for them, and the GSource
+     * only wakes for finished tasks or the socket. */
+    finish_answered(io);
 }
 
 static void nbd_submit(struct blk_io *io, struct blk_io_task *t)
@@ -197,10 +303,10 @@ static void finish_answered(struct blk_io *io)
 
     while ((t = task_queue_pop(&ne->answered))) {
         if (t->result == 0 && t->fua_flush_needed) {
+            /* Comes back through this queue once the flush is answered. */
             t->fua_flush_needed = false;
-            issue_flush(ne, t);
-            if (t->pending > 0)
-                continue;
+            issue_guarded(ne, t, issue_flush);
+            continue;
         }
         blk_io_task_finished(io, t, t->result);
     }
@@ -210,11 +316,11 @@ static void nbd_reap(struct blk_io *io, bool from_source)
 {
     struct nbd_engine *ne = io->engine_state;
 
-    if (from_source) {
+    if (from_source && ne->tag) {
         GIOCondition revents = g_source_query_unix_fd(io->source, ne->tag);
         int ret = 0;
 
-        if (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+        if (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR | G_IO_NVAL))
             ret = ne->lib.nbd_aio_notify_read(ne->h);
         if (ret == 0 && (revents & G_IO_OUT))
             ret = ne->lib.nbd_aio_notify_write(ne->h);
@@ -223,6 +329,13 @@ static void nbd_reap(struct blk_io *io, bool from_source)
             blk_io_log(io, "NBD connection failed: %s", ne->lib.nbd_get_error());
         }
     }
+    if (ne->tag && ne->lib.nbd_aio_is_dead(ne->h) == 1) {
+        /* libnbd closed the socket: stop polling it (its number may be
+         * reused) and answer everything in flight. */
+        blk_io_unwatch_fd(io, ne->tag);
+        ne->tag = NULL;
+        abort_in_flight(ne);
+    }
     finish_answered(io);
     nbd_kick(io);
 }
@@ -230,14 +343,23 @@ static void nbd_reap(struct blk_io *io, bool from_source)
 static void nbd_prepare(struct blk_io *io)
 {
     struct nbd_engine *ne = io->engine_state;
-    unsigned int dir = ne->lib.nbd_aio_get_direction(ne->h);
+    unsigned int dir;
     GIOCondition events = 0;
+
+    if (!ne->tag)
+        return;
+    dir = ne->lib.nbd_aio_get_direction(ne->h);
 
     if (dir & LIBNBD_AIO_DIRECTION_READ)
         events |= G_IO_IN;
     if (dir & LIBNBD_AIO_DIRECTION_WRITE)
         events |= G_IO_OUT;
-    g_source_modify_unix_fd(io->source, ne->tag, events);
+    /* Only on a change: modifying a source wakes its context, and doing it
+     * from every prepare made the main loop spin while an NBD disk exists. */
+    if (events != ne->events) {
+        g_source_modify_unix_fd(io->source, ne->tag, events);
+        ne->events = events;
+    }
 }
 
 static bool nbd_wait(struct blk_io *io)
@@ -247,6 +369,10 @@ static bool nbd_wait(struct blk_io *io)
     nbd_kick(io);
     if (ne->answered.head)
         return true;
+    if (ne->lib.nbd_aio_is_dead(ne->h) == 1) {
+        abort_in_flight(ne);
+        return ne->answered.head != NULL;
+    }
     return ne->lib.nbd_poll(ne->h, -1) >= 0 || ne->answered.head;
 }
 
@@ -259,8 +385,9 @@ static void nbd_fini(struct blk_io *io)
     if (ne->h) {
         if (ne->lib.nbd_aio_is_ready(ne->h) == 1)
             ne->lib.nbd_shutdown(ne->h, 0);
-        ne->lib.nbd_close(ne->h);
+        ne->lib.nbd_close(ne->h);  /* frees every command's callback */
     }
+    g_hash_table_destroy(ne->live_cmds);
     if (ne->lib.dl)
         dlclose(ne->lib.dl);
     g_free(ne);
@@ -326,7 +453,10 @@ static bool libnbd_load(struct libnbd_api *lib, GError **error)
 {
     const char *missing = NULL;
 
-    lib->dl = dlopen("libnbd.so.0", RTLD_NOW | RTLD_LOCAL);
+    /* NODELETE: libnbd keeps per-thread error state; unloading it when the
+     * last NBD disk closes and loading it again for the next one left that
+     * state dangling (seen with MALLOC_PERTURB_). Loaded once, it stays. */
+    lib->dl = dlopen("libnbd.so.0", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!lib->dl) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
                     "NBD disks need libnbd.so.0 (Debian: libnbd0): %s", dlerror());
@@ -339,6 +469,7 @@ static bool libnbd_load(struct libnbd_api *lib, GError **error)
         LOAD(nbd_aio_get_direction)
         LOAD(nbd_aio_get_fd)
         LOAD(nbd_aio_is_ready)
+        LOAD(nbd_aio_is_dead)
         LOAD(nbd_aio_notify_read)
         LOAD(nbd_aio_notify_write)
         LOAD(nbd_aio_pread)
@@ -371,6 +502,8 @@ static bool libnbd_load(struct libnbd_api *lib, GError **error)
 bool blk_io_nbd_open(struct blk_io *io, GError **error)
 {
     struct nbd_engine *ne = g_new0(struct nbd_engine, 1);
+
+    ne->live_cmds = g_hash_table_new(g_direct_hash, g_direct_equal);
     int ret = -1;
 
     io->engine = &blk_io_nbd_engine;
@@ -389,5 +522,6 @@ bool blk_io_nbd_open(struct blk_io *io, GError **error)
     }
     nbd_probe(io, ne);
     ne->tag = blk_io_watch_fd(io, ne->lib.nbd_aio_get_fd(ne->h), G_IO_IN);
+    ne->events = G_IO_IN;
     return true;
 }

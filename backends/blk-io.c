@@ -177,6 +177,17 @@ gpointer blk_io_watch_fd(struct blk_io *io, int fd, GIOCondition events)
     return tag;
 }
 
+void blk_io_unwatch_fd(struct blk_io *io, gpointer tag)
+{
+    for (unsigned int i = 0; i < io->n_fd_tags; i++) {
+        if (io->fd_tags[i] != tag)
+            continue;
+        g_source_remove_unix_fd(io->source, tag);
+        io->fd_tags[i] = io->fd_tags[--io->n_fd_tags];
+        return;
+    }
+}
+
 /* ---- flush ordering ---------------------------------------------------- */
 
 static void mutating_link(struct blk_io *io, struct blk_io_task *t)
