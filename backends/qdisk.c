@@ -56,6 +56,7 @@ struct qdisk_queue {
     GPtrArray *copy_out;                 /* reads done, data still to copy to the guest */
     GPtrArray *copy_in;                  /* writes of this ring batch, data still to copy in */
     GSource *copy_out_source;            /* runs copy_out after this round of completions */
+    GSource *push_source;                /* publishes responses once per loop iteration */
     unsigned int inflight;
     bool closing;                        /* disconnect: completions just finish */
 };
@@ -256,12 +257,33 @@ static void qdisk_free(struct xenbus_device *dev)
 
 /* ---- responses ---- */
 
+/* Responses written in one main-loop iteration (a round of completions, a
+ * ring batch) are published together: one index update and at most one
+ * event for the frontend instead of one per request. */
 static void respond(struct qdisk_queue *q, const struct blkif_req *req, int16_t status)
 {
     blkif_ring_put_response(&q->ring, req->id, req->operation, status);
+    g_source_set_ready_time(q->push_source, 0);
+}
+
+struct push_source {
+    GSource base;
+    struct qdisk_queue *q;
+};
+
+static gboolean push_responses(GSource *source, GSourceFunc cb, gpointer data)
+{
+    struct qdisk_queue *q = ((struct push_source *)source)->q;
+
+    g_source_set_ready_time(source, -1);
     if (blkif_ring_push_responses(&q->ring))
         q->disk->hv->ops->evtchn_notify(q->disk->hv, q->port);
+    return G_SOURCE_CONTINUE;
 }
+
+static GSourceFuncs push_source_funcs = {
+    .dispatch = push_responses,
+};
 
 /* The largest request: every segment a full page. Pages of a cached
  * buffer that small requests never touch cost no memory. */
@@ -798,6 +820,11 @@ static void queue_close(struct qdisk_queue *q)
         g_source_unref(q->event_source);
         q->event_source = NULL;
     }
+    if (q->push_source) {
+        g_source_destroy(q->push_source);
+        g_source_unref(q->push_source);
+        q->push_source = NULL;
+    }
     if (q->port >= 0)
         hv->ops->evtchn_unbind(hv, q->port);
     q->port = -1;
@@ -857,6 +884,9 @@ static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int page
     q->bounce_cache = g_ptr_array_new_with_free_func(free);
     q->copy_out = g_ptr_array_new();
     q->copy_in = g_ptr_array_new();
+    q->push_source = g_source_new(&push_source_funcs, sizeof(struct push_source));
+    ((struct push_source *)q->push_source)->q = q;
+    g_source_attach(q->push_source, xenbus_context(d->dev->bus));
     q->event_source = g_unix_fd_source_new(hv->ops->evtchn_fd(hv, q->port), G_IO_IN);
     g_source_set_callback(q->event_source, G_SOURCE_FUNC(on_queue_event), q, NULL);
     g_source_attach(q->event_source, xenbus_context(d->dev->bus));

@@ -524,11 +524,11 @@ class QdiskRingTest(unittest.TestCase):
 
     def test_crash_consistency_kill9(self):
         """Writes acknowledged before an acknowledged flush survive kill -9
-        at a random point while more writes are in flight."""
+        at a random point while more writes are in flight, 16 times."""
         rng = random.Random(20261125)
         durable = {}  # page index (low half of the disk) -> content
         self.add_disk()
-        for iteration in range(8):
+        for iteration in range(16):
             self.xs("xenstore-write", f"{FE}/state", "1", f"{BE}/state", "1")
             self.dm = Ioreqd(self.tmp.name, DOMID, ["-machine", "xenfv"])
             self.wait_key(f"{BE}/state", "2")
