@@ -2,8 +2,9 @@
 /*
  * Event channels of one domain. Each port is a pair of eventfds: to_dm
  * (xensim writes it to notify the device model / backend, which polls it)
- * and to_guest (the device model writes it; xensim's vCPU thread or the
- * frontend's qtest connection polls it). Ports are refcounted because a
+ * and to_guest (the device model writes it; xensim's vCPU thread, the
+ * frontend's qtest connection or, after xen_evtchn_fds, the test frontend
+ * itself polls it). Ports are refcounted because a
  * waiting vCPU, a server and a control connection's binding may each hold
  * one while another thread closes it. The table itself is protected by the
  * domain lock.
@@ -32,6 +33,8 @@ struct xsim_evtchn {
     bool bound;             /* a control connection holds it (domain lock) */
     uint32_t remote_domid;  /* FRONTEND: who may bind it */
     const void *owner;      /* FRONTEND: the qtest connection that made it */
+    bool guest_has_fds;     /* FRONTEND: the guest got both eventfds and polls
+                               to_guest itself (the owner's thread only) */
 };
 
 struct xsim_evtchn_table {

@@ -26,6 +26,9 @@
  *                                       written (MODIFIED_MEMORY) so far
  *   xen_evtchn_alloc_unbound REMOTE  -> OK PORT, then async "EVTCHN PORT"
  *   xen_evtchn_send PORT / xen_evtchn_close PORT -> OK
+ *   xen_evtchn_fds PORT              -> OK with the port's two eventfds attached
+ *                                       (SCM_RIGHTS: send, then receive); no more
+ *                                       EVTCHN lines for it
  *   xen_gnttab_setup GPA NFRAMES     -> OK | FAIL reason: the grant table v1 is at
  *                                       GPA (RAM, page aligned, 1..32 frames; gnttab.h)
  *   xen_guest_memfd                  -> OK SIZE GPA+LEN@OFF... [hole=S-E] with the
@@ -63,6 +66,7 @@
 #define QTEST_MAX_FRONTEND_PORTS 64
 #define QTEST_DEFAULT_STEP_NS 1000000u
 #define QTEST_SEND_TIMEOUT_S 2
+#define QTEST_MAX_REPLY_FDS 2
 
 struct xsim_qtest {
     struct xsim_domain *d;
@@ -115,23 +119,26 @@ static void send_line(struct qtest_conn *c, const char *line)
     g_free(full);
 }
 
-/* A reply line with fd attached to its first byte (SCM_RIGHTS); the rest
- * of the line follows as plain bytes. */
-static void send_line_with_fd(struct qtest_conn *c, const char *line, int fd)
+/* A reply line with nr_fds fds (at most QTEST_MAX_REPLY_FDS, in order)
+ * attached to its first byte (SCM_RIGHTS); the rest of the line follows as
+ * plain bytes. The receiver gets its own copies: ours stay open. */
+static void send_line_with_fds(struct qtest_conn *c, const char *line, const int *fds,
+                               unsigned int nr_fds)
 {
+    g_assert(nr_fds >= 1 && nr_fds <= QTEST_MAX_REPLY_FDS);
     char *full = g_strconcat(line, "\n", NULL);
     union {
         struct cmsghdr hdr;
-        char buf[CMSG_SPACE(sizeof(int))];
+        char buf[CMSG_SPACE(QTEST_MAX_REPLY_FDS * sizeof(int))];
     } control = { 0 };
     struct iovec iov = { .iov_base = full, .iov_len = 1 };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                          .msg_controllen = sizeof(control.buf) };
+                          .msg_controllen = CMSG_SPACE(nr_fds * sizeof(int)) };
     struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
-    cm->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    cm->cmsg_len = CMSG_LEN(nr_fds * sizeof(int));
+    memcpy(CMSG_DATA(cm), fds, nr_fds * sizeof(int));
     g_mutex_lock(&c->write_lock);
     ssize_t n;
     do {
@@ -556,6 +563,20 @@ static void cmd_evtchn_send(struct qtest_conn *c, const char *name, int argc, ch
         reply(c, "FAIL no such port");
 }
 
+/* A port this connection allocated and has not closed, or NULL. */
+static struct xsim_evtchn *own_port(struct qtest_conn *c, const char *arg)
+{
+    uint64_t port;
+    if (!parse_max(arg, XSIM_MAX_EVTCHN_PORTS, &port))
+        return NULL;
+    for (guint i = 0; i < c->frontend_ports->len; i++) {
+        struct xsim_evtchn *ch = g_ptr_array_index(c->frontend_ports, i);
+        if (ch->port == port)
+            return ch;
+    }
+    return NULL;
+}
+
 static void close_frontend_port(struct qtest_conn *c, struct xsim_evtchn *ch)
 {
     g_mutex_lock(&c->d->lock);
@@ -568,18 +589,48 @@ static void close_frontend_port(struct qtest_conn *c, struct xsim_evtchn *ch)
 
 static void cmd_evtchn_close(struct qtest_conn *c, const char *name, int argc, char **argv)
 {
-    uint64_t port;
-    if (parse_max(argv[0], XSIM_MAX_EVTCHN_PORTS, &port)) {
-        for (guint i = 0; i < c->frontend_ports->len; i++) {
-            struct xsim_evtchn *ch = g_ptr_array_index(c->frontend_ports, i);
-            if (ch->port == port) {
-                close_frontend_port(c, ch);
-                reply(c, "OK");
-                return;
-            }
-        }
+    struct xsim_evtchn *ch = own_port(c, argv[0]);
+    if (!ch) {
+        reply(c, "FAIL no such port");
+        return;
     }
-    reply(c, "FAIL no such port");
+    close_frontend_port(c, ch);
+    reply(c, "OK");
+}
+
+/* Why a port is not ours: someone else's (another qtest connection's or an
+ * ioreq server's) or none at all. */
+static const char *not_own_port_reason(struct qtest_conn *c, const char *arg)
+{
+    uint64_t port;
+    if (!parse_max(arg, XSIM_MAX_EVTCHN_PORTS, &port))
+        return "bad argument";
+    g_mutex_lock(&c->d->lock);
+    bool exists = xsim_evtchn_lookup(&c->d->evtchns, (uint32_t)port) != NULL;
+    g_mutex_unlock(&c->d->lock);
+    return exists ? "port not allocated by this connection" : "no such port";
+}
+
+/* A guest's event channel is a hypercall and an upcall, not a text line
+ * relayed by a third party: hand the guest the port's eventfds (send =
+ * to_dm, receive = to_guest) so it signals and waits on them itself, as
+ * the backend does on its side. From now on this thread no longer polls
+ * to_guest; xen_evtchn_send keeps working. Events sent before the backend
+ * binds stay counted in to_dm, which the backend gets at bind. */
+static void cmd_evtchn_fds(struct qtest_conn *c, const char *name, int argc, char **argv)
+{
+    struct xsim_evtchn *ch = own_port(c, argv[0]);
+    if (!ch) {
+        reply(c, "FAIL %s", not_own_port_reason(c, argv[0]));
+        return;
+    }
+    if (ch->guest_has_fds) {
+        reply(c, "FAIL fds already given");
+        return;
+    }
+    ch->guest_has_fds = true;
+    const int fds[] = { ch->to_dm_fd, ch->to_guest_fd };
+    send_line_with_fds(c, "OK", fds, G_N_ELEMENTS(fds));
 }
 
 static void cmd_gnttab_setup(struct qtest_conn *c, const char *name, int argc, char **argv)
@@ -620,7 +671,7 @@ static void cmd_guest_memfd(struct qtest_conn *c, const char *name, int argc, ch
     if (l->hole_end > l->hole_start)
         g_string_append_printf(out, " hole=0x%" PRIx64 "-0x%" PRIx64, l->hole_start,
                                l->hole_end);
-    send_line_with_fd(c, out->str, c->d->ram_fd);
+    send_line_with_fds(c, out->str, &c->d->ram_fd, 1);
     g_string_free(out, TRUE);
 }
 
@@ -674,6 +725,7 @@ static const struct qtest_cmd commands[] = {
     { "xen_evtchn_alloc_unbound", 1, 1, cmd_evtchn_alloc },
     { "xen_evtchn_send", 1, 1, cmd_evtchn_send },
     { "xen_evtchn_close", 1, 1, cmd_evtchn_close },
+    { "xen_evtchn_fds", 1, 1, cmd_evtchn_fds },
     { "xen_gnttab_setup", 2, 2, cmd_gnttab_setup },
     { "xen_guest_memfd", 0, 0, cmd_guest_memfd },
     { "xen_pci_setup", 0, 0, cmd_pci_setup },
@@ -762,33 +814,46 @@ static void feed(struct qtest_conn *c, const char *data, size_t n)
 
 /* ---------------------------------------------------------------- threads */
 
-/* Announce backend notifications of our frontend ports. */
-static void deliver_frontend_events(struct qtest_conn *c, const struct pollfd *pfds, guint n)
+/* Announce backend notifications of the polled frontend ports (polled[i]
+ * is pfds[i]'s). */
+static void deliver_frontend_events(struct qtest_conn *c, const struct pollfd *pfds,
+                                    struct xsim_evtchn *const *polled, guint n)
 {
-    for (guint i = 0; i < n; i++) {
+    for (guint i = 0; i < n; i++)
+        if ((pfds[i].revents & POLLIN) && xsim_eventfd_drain(polled[i]->to_guest_fd))
+            reply(c, "EVTCHN %u", polled[i]->port);
+}
+
+/* Our ports whose notifications we relay as EVTCHN lines: all but those
+ * whose guest took the fds (it reads them itself; we must not race it). */
+static guint relayed_ports(struct qtest_conn *c, struct pollfd *pfds,
+                           struct xsim_evtchn **polled)
+{
+    guint n = 0;
+    for (guint i = 0; i < c->frontend_ports->len; i++) {
         struct xsim_evtchn *ch = g_ptr_array_index(c->frontend_ports, i);
-        if ((pfds[i].revents & POLLIN) && xsim_eventfd_drain(ch->to_guest_fd))
-            reply(c, "EVTCHN %u", ch->port);
+        if (ch->guest_has_fds)
+            continue;
+        polled[n] = ch;
+        pfds[n++] = (struct pollfd){ .fd = ch->to_guest_fd, .events = POLLIN };
     }
+    return n;
 }
 
 static void conn_loop(struct qtest_conn *c)
 {
     char buf[QTEST_MAX_LINE];
     struct pollfd pfds[QTEST_MAX_FRONTEND_PORTS + 1];
+    struct xsim_evtchn *polled[QTEST_MAX_FRONTEND_PORTS];
     for (;;) {
-        guint nports = c->frontend_ports->len;
-        for (guint i = 0; i < nports; i++) {
-            struct xsim_evtchn *ch = g_ptr_array_index(c->frontend_ports, i);
-            pfds[i] = (struct pollfd){ .fd = ch->to_guest_fd, .events = POLLIN };
-        }
+        guint nports = relayed_ports(c, pfds, polled);
         pfds[nports] = (struct pollfd){ .fd = c->fd, .events = POLLIN };
         if (poll(pfds, nports + 1, -1) < 0) {
             if (errno == EINTR)
                 continue;
             return;
         }
-        deliver_frontend_events(c, pfds, nports);
+        deliver_frontend_events(c, pfds, polled, nports);
         if (!pfds[nports].revents)
             continue;
         ssize_t n = recv(c->fd, buf, sizeof(buf), 0);
