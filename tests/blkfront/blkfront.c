@@ -56,6 +56,7 @@ void blkfront_opts_init(struct blkfront_opts *o)
     o->queue_depth = 32;
     o->connect_timeout_ms = 10000;
     o->io_timeout_ms = 30000;
+    o->evtchn = GUEST_EVTCHN_DIRECT;
 }
 
 void blkfront_put(uint8_t *p, size_t off, uint64_t v, size_t size)
@@ -426,6 +427,7 @@ bool blkfront_connect(struct blkfront *bf, const struct blkfront_opts *o, char *
             *err = g_strdup("--gpa-base must be page aligned");
         return false;
     }
+    bf->g.evtchn_mode = o->evtchn;
     if (!grant_table(bf, err) || !xenbus_open(&bf->xb, o->dir, o->domid, err) || !find_backend(bf, err) ||
         !negotiate_rings(bf, err) ||
         !wait_backend(bf, want_connected, XenbusStateConnected, err) ||

@@ -40,6 +40,7 @@ struct blkfront_opts {
     unsigned int max_segments;    /* cap per request with indirect */
     unsigned int queue_depth;     /* requests in flight per queue (<= ring size) */
     int connect_timeout_ms, io_timeout_ms;
+    enum guest_evtchn_mode evtchn; /* how the guest signals and waits (guest.h) */
 };
 
 void blkfront_opts_init(struct blkfront_opts *o);

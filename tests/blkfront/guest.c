@@ -13,23 +13,32 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#define MAX_REPLY_FDS 2 /* xen_evtchn_fds */
+
+/* Fds a reply carried (SCM_RIGHTS), in order; any beyond max are closed. */
+struct reply_fds {
+    int fd[MAX_REPLY_FDS];
+    unsigned int nr, max;
+};
+
+static void reply_fds_close(struct reply_fds *f)
+{
+    for (unsigned int i = 0; i < f->nr; i++)
+        close(f->fd[i]);
+    f->nr = 0;
+}
+
 /* ------------------------------------------------------------ qtest lines */
 
-/* Receive more bytes (and at most one fd) within timeout_ms.
- * 1: got data, 0: timeout, -1: socket closed or failed. */
-static int receive(struct guest *g, int timeout_ms, int *fd_out)
+/* Read what the socket has (it polled readable). 1: got data, 0:
+ * interrupted, -1: socket closed or failed. */
+static int receive_ready(struct guest *g, struct reply_fds *fds)
 {
-    struct pollfd pfd = { .fd = g->fd, .events = POLLIN };
-    int r = poll(&pfd, 1, timeout_ms);
-    if (r == 0)
-        return 0;
-    if (r < 0)
-        return errno == EINTR ? 0 : -1;
     if (g->len == sizeof(g->buf))
         return -1; /* a line longer than any reply we expect */
     union {
         struct cmsghdr hdr;
-        char space[CMSG_SPACE(sizeof(int))];
+        char space[CMSG_SPACE(MAX_REPLY_FDS * sizeof(int))];
     } control;
     struct iovec iov = { .iov_base = g->buf + g->len, .iov_len = sizeof(g->buf) - g->len };
     struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.space,
@@ -38,11 +47,14 @@ static int receive(struct guest *g, int timeout_ms, int *fd_out)
     if (n <= 0)
         return n < 0 && errno == EINTR ? 0 : -1;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t count = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < count; i++) {
             int fd;
-            memcpy(&fd, CMSG_DATA(cm), sizeof(fd));
-            if (fd_out && *fd_out < 0)
-                *fd_out = fd;
+            memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(fd));
+            if (fds && fds->nr < fds->max)
+                fds->fd[fds->nr++] = fd;
             else
                 close(fd);
         }
@@ -51,11 +63,37 @@ static int receive(struct guest *g, int timeout_ms, int *fd_out)
     return 1;
 }
 
+/* Receive more bytes (and the fds they carry) within timeout_ms.
+ * 1: got data, 0: timeout, -1: socket closed or failed. */
+static int receive(struct guest *g, int timeout_ms, struct reply_fds *fds)
+{
+    struct pollfd pfd = { .fd = g->fd, .events = POLLIN };
+    int r = poll(&pfd, 1, timeout_ms);
+    if (r == 0)
+        return 0;
+    if (r < 0)
+        return errno == EINTR ? 0 : -1;
+    return receive_ready(g, fds);
+}
+
+static bool port_bit(const uint64_t *bitmap, unsigned int port)
+{
+    return port < GUEST_MAX_PORTS && (bitmap[port / 64] >> (port % 64) & 1);
+}
+
+static void set_port_bit(uint64_t *bitmap, unsigned int port, bool on)
+{
+    if (on)
+        bitmap[port / 64] |= 1ull << (port % 64);
+    else
+        bitmap[port / 64] &= ~(1ull << (port % 64));
+}
+
 static void note_event(struct guest *g, const char *line)
 {
     unsigned int port = (unsigned int)strtoul(line + strlen("EVTCHN "), NULL, 10);
     if (port < GUEST_MAX_PORTS)
-        g->pending[port / 64] |= 1ull << (port % 64);
+        set_port_bit(g->pending, port, true);
     else
         g->pending_high++;
 }
@@ -74,7 +112,7 @@ static char *take_line(struct guest *g)
 }
 
 /* The next reply line, recording EVTCHN lines on the way. */
-static char *next_reply(struct guest *g, int *fd_out)
+static char *next_reply(struct guest *g, struct reply_fds *fds)
 {
     for (;;) {
         char *line;
@@ -84,7 +122,7 @@ static char *next_reply(struct guest *g, int *fd_out)
             note_event(g, line);
             g_free(line);
         }
-        if (receive(g, -1, fd_out) < 0)
+        if (receive(g, -1, fds) < 0)
             return NULL;
     }
 }
@@ -152,24 +190,29 @@ static bool parse_memfd_reply(struct guest *g, const char *reply)
     return ok && g->nr_regions > 0;
 }
 
+/* A command whose reply carries fds: its reply (g_free) or NULL. */
+static char *cmd_with_fds(struct guest *g, const char *line, struct reply_fds *fds)
+{
+    return send_all(g, line) ? next_reply(g, fds) : NULL;
+}
+
 static bool map_ram(struct guest *g, char **err)
 {
-    int fd = -1;
-    char *reply = send_all(g, "xen_guest_memfd\n") ? next_reply(g, &fd) : NULL;
-    bool ok = reply && parse_memfd_reply(g, reply) && fd >= 0;
+    struct reply_fds fds = { .max = 1 };
+    char *reply = cmd_with_fds(g, "xen_guest_memfd\n", &fds);
+    bool ok = reply && parse_memfd_reply(g, reply) && fds.nr == 1;
     if (!ok) {
         *err = g_strdup_printf("xen_guest_memfd: %s%s", reply ? reply : "connection closed",
-                               reply && fd < 0 ? " (no fd)" : "");
+                               reply && fds.nr == 0 ? " (no fd)" : "");
     } else {
-        g->ram = mmap(NULL, g->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        g->ram = mmap(NULL, g->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds.fd[0], 0);
         if (g->ram == MAP_FAILED) {
             g->ram = NULL;
             ok = false;
             *err = g_strdup_printf("mmap guest RAM: %s", g_strerror(errno));
         }
     }
-    if (fd >= 0)
-        close(fd);
+    reply_fds_close(&fds);
     g_free(reply);
     return ok;
 }
@@ -202,8 +245,19 @@ bool guest_open(struct guest *g, const char *dir, unsigned int domid, char **err
     return true;
 }
 
+static void close_port_fds(struct guest *g, unsigned int port)
+{
+    if (!port_bit(g->direct, port))
+        return;
+    close(g->send_fd[port]);
+    close(g->recv_fd[port]);
+    set_port_bit(g->direct, port, false);
+}
+
 void guest_close(struct guest *g)
 {
+    for (unsigned int port = 0; port < GUEST_MAX_PORTS; port++)
+        close_port_fds(g, port);
     if (g->ram)
         munmap(g->ram, g->ram_size);
     g->ram = NULL;
@@ -285,6 +339,28 @@ uint16_t guest_grant_flags(struct guest *g, grant_ref_t ref)
 
 /* -------------------------------------------------------- event channels */
 
+/* Take the port's eventfds: from now on we signal and wait on them
+ * ourselves and xensim relays nothing for the port. */
+static bool take_port_fds(struct guest *g, unsigned int port, char **err)
+{
+    struct reply_fds fds = { .max = MAX_REPLY_FDS };
+    char *line = g_strdup_printf("xen_evtchn_fds %u\n", port);
+    char *r = cmd_with_fds(g, line, &fds);
+    bool ok = r && !strcmp(r, "OK") && fds.nr == MAX_REPLY_FDS;
+    if (ok) {
+        g->send_fd[port] = fds.fd[0];
+        g->recv_fd[port] = fds.fd[1];
+        set_port_bit(g->direct, port, true);
+    } else {
+        *err = g_strdup_printf("xen_evtchn_fds %u: %s (%u fds)", port,
+                               r ? r : "connection closed", fds.nr);
+        reply_fds_close(&fds);
+    }
+    g_free(line);
+    g_free(r);
+    return ok;
+}
+
 bool guest_evtchn_alloc(struct guest *g, unsigned int remote, unsigned int *port, char **err)
 {
     char *r = guest_cmd(g, "xen_evtchn_alloc_unbound %u", remote);
@@ -296,11 +372,29 @@ bool guest_evtchn_alloc(struct guest *g, unsigned int remote, unsigned int *port
     else
         *err = g_strdup_printf("xen_evtchn_alloc_unbound: %s", r ? r : "connection closed");
     g_free(r);
+    if (ok && g->evtchn_mode == GUEST_EVTCHN_DIRECT && !take_port_fds(g, *port, err)) {
+        guest_evtchn_close(g, *port);
+        return false;
+    }
     return ok;
+}
+
+/* The hypercall: add 1 to the backend's eventfd. EAGAIN means the counter
+ * is saturated, which is still a pending event. */
+static bool send_direct(struct guest *g, unsigned int port)
+{
+    uint64_t one = 1;
+    ssize_t n;
+    do {
+        n = write(g->send_fd[port], &one, sizeof(one));
+    } while (n < 0 && errno == EINTR);
+    return n == (ssize_t)sizeof(one) || (n < 0 && errno == EAGAIN);
 }
 
 bool guest_evtchn_send(struct guest *g, unsigned int port)
 {
+    if (port_bit(g->direct, port))
+        return send_direct(g, port);
     char *r = guest_cmd(g, "xen_evtchn_send %u", port);
     bool ok = r && !strcmp(r, "OK");
     g_free(r);
@@ -310,6 +404,7 @@ bool guest_evtchn_send(struct guest *g, unsigned int port)
 void guest_evtchn_close(struct guest *g, unsigned int port)
 {
     g_free(guest_cmd(g, "xen_evtchn_close %u", port));
+    close_port_fds(g, port);
 }
 
 static bool take_pending(struct guest *g)
@@ -321,6 +416,34 @@ static bool take_pending(struct guest *g)
         g->pending[i] = 0;
     }
     return any;
+}
+
+/* Poll the qtest socket (EVTCHN lines of text ports, and how we notice
+ * xensim is gone) and every direct port's receive eventfd for up to
+ * timeout_ms; a fired eventfd is read (cleared) and its port noted.
+ * -1: the socket died. */
+static int wait_input(struct guest *g, int timeout_ms)
+{
+    struct pollfd pfds[GUEST_MAX_PORTS + 1];
+    unsigned int ports[GUEST_MAX_PORTS + 1];
+    nfds_t n = 0;
+    pfds[n++] = (struct pollfd){ .fd = g->fd, .events = POLLIN };
+    for (unsigned int port = 1; port < GUEST_MAX_PORTS; port++) {
+        if (!port_bit(g->direct, port))
+            continue;
+        ports[n] = port;
+        pfds[n++] = (struct pollfd){ .fd = g->recv_fd[port], .events = POLLIN };
+    }
+    int r = poll(pfds, n, timeout_ms);
+    if (r <= 0)
+        return r < 0 && errno != EINTR ? -1 : 0;
+    for (nfds_t i = 1; i < n; i++) {
+        uint64_t count;
+        if ((pfds[i].revents & POLLIN) &&
+            read(pfds[i].fd, &count, sizeof(count)) == (ssize_t)sizeof(count))
+            set_port_bit(g->pending, ports[i], true);
+    }
+    return pfds[0].revents ? receive_ready(g, NULL) : 1;
 }
 
 bool guest_wait_event(struct guest *g, int timeout_ms, bool *dead)
@@ -339,8 +462,7 @@ bool guest_wait_event(struct guest *g, int timeout_ms, bool *dead)
         gint64 left = (deadline - g_get_monotonic_time()) / 1000;
         if (left <= 0)
             return false;
-        int r = receive(g, (int)left, NULL);
-        if (r < 0) {
+        if (wait_input(g, (int)left) < 0) {
             *dead = true;
             return false;
         }

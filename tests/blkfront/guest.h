@@ -3,7 +3,10 @@
  * The guest side of a test frontend on xensim: the domain's qtest socket
  * (event channels, the grant table placement) and its RAM, mapped through
  * xen_guest_memfd. Only what a real guest has: its own memory, a grant
- * table in it, event channels.
+ * table in it, event channels. Event channels are either the port's own
+ * eventfds (xen_evtchn_fds: a write to notify, poll to wait, as cheap as
+ * Xen's hypercall and upcall) or qtest text (xen_evtchn_send round trips
+ * and EVTCHN lines relayed by xensim's qtest thread).
  */
 #ifndef BLKFRONT_GUEST_H
 #define BLKFRONT_GUEST_H
@@ -22,6 +25,13 @@ struct guest_region {
     uint64_t gpa, size, offset;
 };
 
+enum guest_evtchn_mode {
+    GUEST_EVTCHN_DIRECT, /* the port's eventfds (xen_evtchn_fds) */
+    GUEST_EVTCHN_TEXT,   /* xen_evtchn_send and EVTCHN lines */
+};
+
+#define GUEST_PORT_WORDS ((GUEST_MAX_PORTS + 63) / 64)
+
 struct guest {
     int fd;                 /* qtest socket */
     char buf[8192];         /* received, not yet split into lines */
@@ -30,8 +40,12 @@ struct guest {
     uint64_t ram_size;
     struct guest_region region[GUEST_MAX_REGIONS];
     unsigned int nr_regions;
-    uint64_t pending[(GUEST_MAX_PORTS + 63) / 64]; /* EVTCHN lines seen, by port */
-    unsigned int pending_high;                     /* ports above the bitmap seen */
+    enum guest_evtchn_mode evtchn_mode; /* for ports allocated from now on */
+    uint64_t pending[GUEST_PORT_WORDS]; /* events seen, by port */
+    unsigned int pending_high;          /* EVTCHN lines for ports above the bitmap */
+    uint64_t direct[GUEST_PORT_WORDS];  /* ports whose eventfds we hold */
+    int send_fd[GUEST_MAX_PORTS];       /* valid where direct has the bit */
+    int recv_fd[GUEST_MAX_PORTS];
 
     grant_entry_v1_t *gnttab; /* in guest RAM */
     uint32_t nr_grants;
@@ -61,13 +75,15 @@ bool guest_grant_end(struct guest *g, grant_ref_t ref);
 /* The entry's flags now (tests and diagnostics). */
 uint16_t guest_grant_flags(struct guest *g, grant_ref_t ref);
 
-/* Event channels: an unbound port for remote, a notify, a close. */
+/* Event channels: an unbound port for remote (in g->evtchn_mode: direct
+ * also takes its eventfds), a notify, a close. */
 bool guest_evtchn_alloc(struct guest *g, unsigned int remote, unsigned int *port, char **err);
 bool guest_evtchn_send(struct guest *g, unsigned int port);
 void guest_evtchn_close(struct guest *g, unsigned int port);
-/* Wait up to timeout_ms for an EVTCHN line (or one already seen). Returns
- * true if any port fired (all pending ports are cleared and the caller
- * checks its rings); false on timeout or a dead socket (*dead). */
+/* Wait up to timeout_ms for an event on any port (or one already seen):
+ * a direct port's eventfd or an EVTCHN line. Returns true if any port
+ * fired (all pending ports are cleared and the caller checks its rings);
+ * false on timeout or a dead socket (*dead). */
 bool guest_wait_event(struct guest *g, int timeout_ms, bool *dead);
 
 #endif

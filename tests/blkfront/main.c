@@ -31,6 +31,8 @@ static void usage(FILE *f)
           "  --shared-grant-table GPA   the table another frontend set up (default: our\n"
           "                             own, at --gpa-base)\n"
           "  --connect-timeout SECONDS (default 10)  --io-timeout SECONDS (default 30)\n"
+          "  --evtchn direct|text   event channels through the ports' own eventfds\n"
+          "                         (default) or xensim's qtest text lines\n"
           "modes:\n"
           "  --ops N --seed N --max-sectors N --span-sectors N --discard-zeroes   (verify, disappear)\n"
           "  --bench-seconds S                                                    (bench)\n"
@@ -101,7 +103,7 @@ enum {
     OPT_QUEUES, OPT_ORDER, OPT_PERSISTENT, OPT_FLUSH, OPT_DISCARD, OPT_INDIRECT, OPT_MAX_SEGS,
     OPT_DEPTH, OPT_CONNECT_TIMEOUT, OPT_IO_TIMEOUT, OPT_OPS, OPT_SEED, OPT_MAX_SECTORS,
     OPT_SPAN, OPT_DISCARD_ZEROES, OPT_BENCH_SECONDS, OPT_RAW_CASES, OPT_GRANT_REFS,
-    OPT_SHARED_GNTTAB, OPT_LINGER, OPT_HELP,
+    OPT_SHARED_GNTTAB, OPT_LINGER, OPT_EVTCHN, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -132,6 +134,7 @@ static const struct option long_opts[] = {
     { "grant-refs", required_argument, NULL, OPT_GRANT_REFS },
     { "shared-grant-table", required_argument, NULL, OPT_SHARED_GNTTAB },
     { "linger", required_argument, NULL, OPT_LINGER },
+    { "evtchn", required_argument, NULL, OPT_EVTCHN },
     { "help", no_argument, NULL, OPT_HELP },
     { NULL, 0, NULL, 0 },
 };
@@ -159,6 +162,18 @@ static bool grant_refs(const char *s, struct blkfront_opts *o)
         o->nr_refs = (uint32_t)count;
     }
     return ok;
+}
+
+/* direct | text */
+static bool evtchn_mode(const char *s, enum guest_evtchn_mode *out)
+{
+    if (!strcmp(s, "direct"))
+        *out = GUEST_EVTCHN_DIRECT;
+    else if (!strcmp(s, "text"))
+        *out = GUEST_EVTCHN_TEXT;
+    else
+        return false;
+    return true;
 }
 
 /* One option; false if its value is bad. */
@@ -201,6 +216,7 @@ static bool apply_opt(struct cli *c, int opt, const char *a)
     case OPT_GRANT_REFS: return grant_refs(a, o);
     case OPT_LINGER: return seconds_ms(a, &c->linger_ms);
     case OPT_SHARED_GNTTAB: return num(a, &o->shared_gnttab) && o->shared_gnttab;
+    case OPT_EVTCHN: return evtchn_mode(a, &o->evtchn);
     default: return false;
     }
 }
@@ -244,12 +260,12 @@ static void print_connected(const struct blkfront *bf)
     printf("blkfront: connected backend=%s sectors=%" PRIu64 " sector-size=%" PRIu64
            " info=%" PRIu64 " queues=%u ring-page-order=%u protocol=%s persistent=%d "
            "indirect=%u flush=%d discard=%d discard-granularity=%" PRIu64
-           " discard-alignment=%" PRIu64 " discard-secure=%d\n",
+           " discard-alignment=%" PRIu64 " discard-secure=%d evtchn=%s\n",
            bf->be_dir, bf->be.sectors, bf->be.sector_size, bf->be.info, bf->nr_queues,
            bf->ring_order, bf->opt.write_protocol ? bf->layout->protocol : "none",
            bf->use_persistent, bf->use_indirect ? bf->max_segs : 0, bf->use_flush,
            bf->use_discard, bf->be.discard_granularity, bf->be.discard_alignment,
-           bf->be.discard_secure);
+           bf->be.discard_secure, bf->opt.evtchn == GUEST_EVTCHN_TEXT ? "text" : "direct");
     fflush(stdout);
 }
 

@@ -135,7 +135,8 @@ class BlkfrontNoBackendTest(unittest.TestCase):
         self.assertEqual(p.returncode, 2)
         self.assertIn(f"{FE}/backend: missing", p.stderr)
         for bad in (["--persistent", "maybe"], ["--queue-depth", "0"], ["--mode", "fly"],
-                    ["--protocol", "arm-abi"], ["--gpa-base", "0x1000001"]):
+                    ["--protocol", "arm-abi"], ["--gpa-base", "0x1000001"],
+                    ["--evtchn", "upcall"]):
             p = self.run_blkfront(*bad)
             self.assertEqual(p.returncode, 2, bad)
             self.assertTrue(p.stderr.startswith("blkfront: ") or "usage" in p.stderr, p.stderr)

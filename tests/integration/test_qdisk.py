@@ -147,51 +147,57 @@ class QdiskTest(unittest.TestCase):
         self.assertEqual((c["queues"], c["ring-page-order"], c["persistent"], c["flush"],
                           c["discard"]), ("4", "4", "1", "1", "1"), r)
         self.assertGreater(int(c["indirect"]), 11)
+        self.assertEqual(c["evtchn"], "direct")  # the default: the ports' own eventfds
         self.assertEqual(c["sectors"], str((64 << 20) // 512))
         self.assertIn("blkfront: closed", r.lines)
         self.assertTrue(remove_qdisk(g.xs, DOMID, dev, timeout=10))
         self.assertIsNone(g.xs.read(backend_path(DOMID, dev)))
 
     def test_verify_minimal_x86_32_with_grant_copy(self):
+        """Also the event channels as qtest text (xen_evtchn_send, EVTCHN
+        lines), the path every other test leaves for the ports' eventfds."""
         g, dev = self.g, disk(1)
         g.add_disk(dev)
         r = g.blkfront("verify", "--ops", "1500", "--protocol", "x86_32-abi",
                        "--persistent", "off", "--indirect", "off", "--queues", "1",
-                       "--ring-page-order", "0", "--flush", "off", "--discard", "off", devid=dev)
+                       "--ring-page-order", "0", "--flush", "off", "--discard", "off",
+                       "--evtchn", "text", devid=dev)
         self.assertEqual(r.returncode, 0, r)
         self.assertEqual((r.connected["protocol"], r.connected["persistent"],
-                          r.connected["indirect"]), ("x86_32-abi", "0", "0"))
+                          r.connected["indirect"], r.connected["evtchn"]),
+                         ("x86_32-abi", "0", "0", "text"))
         self.assertIn(" 0 flushes, 0 discards", r.stdout)
 
     def test_verify_feature_matrix(self):
-        """Each feature on and off against the others, both layouts; every
-        byte read back as written."""
+        """Each feature on and off against the others, both layouts, both
+        event channel paths; every byte read back as written."""
         combos = [
-            ("x86_64-abi", "on", "off", "1", "2", "on", "on"),
-            ("x86_32-abi", "on", "32", "4", "0", "off", "on"),
-            ("x86_32-abi", "off", "auto", "2", "4", "on", "off"),
-            ("x86_64-abi", "off", "64", "3", "1", "off", "off"),
+            ("x86_64-abi", "on", "off", "1", "2", "on", "on", "direct"),
+            ("x86_32-abi", "on", "32", "4", "0", "off", "on", "direct"),
+            ("x86_32-abi", "off", "auto", "2", "4", "on", "off", "text"),
+            ("x86_64-abi", "off", "64", "3", "1", "off", "off", "direct"),
         ]
         with QdiskGuest(type(self)) as g:  # its own grant table: refs are not reused
             g.test = self
             self.run_matrix(g, combos)
 
     def run_matrix(self, g, combos):
-        for n, (proto, persistent, indirect, queues, order, flush, discard) in enumerate(combos):
+        for n, combo in enumerate(combos):
+            proto, persistent, indirect, queues, order, flush, discard, evtchn = combo
             with self.subTest(combo=n):
                 dev = disk(8 + n)
                 g.add_disk(dev)
                 r = g.blkfront("verify", "--ops", "600", "--seed", str(n), "--protocol", proto,
                                "--persistent", persistent, "--indirect", indirect,
                                "--queues", queues, "--ring-page-order", order, "--flush", flush,
-                               "--discard", discard, devid=dev, refs=3000)
+                               "--discard", discard, "--evtchn", evtchn, devid=dev, refs=3000)
                 self.assertEqual(r.returncode, 0, r)
                 c = r.connected
                 self.assertEqual((c["protocol"], c["persistent"], c["queues"],
-                                  c["ring-page-order"], c["flush"], c["discard"]),
+                                  c["ring-page-order"], c["flush"], c["discard"], c["evtchn"]),
                                  (proto, "1" if persistent == "on" else "0", queues, order,
                                   "1" if flush == "on" else "0",
-                                  "1" if discard == "on" else "0"), r)
+                                  "1" if discard == "on" else "0", evtchn), r)
                 self.assertTrue(remove_qdisk(g.xs, DOMID, dev, timeout=10))
 
     def test_two_disks_at_once(self):
