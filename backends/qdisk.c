@@ -51,7 +51,7 @@ struct qdisk_queue {
     hv_port_t port;
     GSource *event_source;
     struct qdisk_req *reqs;              /* ring.size slots */
-    GHashTable *pgrants;                 /* gref -> mapped page */
+    GHashTable *pgrants;                 /* gref -> struct pgrant */
     GPtrArray *bounce_cache;             /* free BOUNCE_SIZE buffers */
     GPtrArray *copy_out;                 /* reads done, data still to copy to the guest */
     GPtrArray *copy_in;                  /* writes of this ring batch, data still to copy in */
@@ -385,32 +385,44 @@ static bool grant_refused(int err)
     return err == -EINVAL || err == -EACCES || err == -EFAULT || err == -EPERM || err == -ENOENT;
 }
 
-static void *persistent_page(struct qdisk_queue *q, uint32_t gref, bool *failed)
+struct pgrant {
+    void *page;
+    bool writable;
+};
+
+/* The page of gref, mapped once and kept: writable for data pages (the
+ * frontend promised writable grants for reuse, blkif.h note 8), read-only
+ * for indirect pages (which we only read, and which frontends may grant
+ * read-only). NULL when it cannot be (pool full, no room, the grant
+ * refused, or kept read-only where writable is needed): the caller then
+ * uses grant copy, which checks exactly the access the request needs. */
+static void *persistent_page(struct qdisk_queue *q, uint32_t gref, bool writable)
 {
     struct qdisk *d = q->disk;
-    void *page = g_hash_table_lookup(q->pgrants, GUINT_TO_POINTER(gref));
+    struct pgrant *pg = g_hash_table_lookup(q->pgrants, GUINT_TO_POINTER(gref));
     int err = 0;
 
-    if (page || g_hash_table_size(q->pgrants) >= QDISK_MAX_PERSISTENT_GRANTS)
-        return page;
-    /* The frontend promised writable grants for reuse (blkif.h note 8). */
-    page = d->hv->ops->grant_map(d->hv, &gref, 1, true, &err);
+    if (pg)
+        return pg->writable || !writable ? pg->page : NULL;
+    if (g_hash_table_size(q->pgrants) >= QDISK_MAX_PERSISTENT_GRANTS)
+        return NULL;
+    void *page = d->hv->ops->grant_map(d->hv, &gref, 1, writable, &err);
     if (!page) {
-        if (grant_refused(err))
-            *failed = true;
-        else
+        if (!grant_refused(err))
             log_limited(&d->rl, d->domid, dev_name(d), "grant %u: no room to keep it mapped (%s); "
                         "copying instead", gref, g_strerror(-err));
         return NULL;
     }
-    g_hash_table_insert(q->pgrants, GUINT_TO_POINTER(gref), page);
+    pg = g_new(struct pgrant, 1);
+    *pg = (struct pgrant){ .page = page, .writable = writable };
+    g_hash_table_insert(q->pgrants, GUINT_TO_POINTER(gref), pg);
     return page;
 }
 
 /* Points the iovec straight at persistently mapped guest pages. false
- * when some page is not (pool full) or not aligned for O_DIRECT: the
- * caller then bounces; *failed when a grant was refused. */
-static bool map_zero_copy(struct qdisk_req *r, bool *failed)
+ * when some page is not (see persistent_page) or not aligned for O_DIRECT:
+ * the caller then bounces through grant copy. */
+static bool map_zero_copy(struct qdisk_req *r)
 {
     struct qdisk_queue *q = r->q;
     struct qdisk *d = q->disk;
@@ -422,7 +434,7 @@ static bool map_zero_copy(struct qdisk_req *r, bool *failed)
     r->iov = g_new(struct iovec, r->nr_segs);
     for (unsigned int i = 0; i < r->nr_segs; i++) {
         const struct blkif_request_segment *s = &r->segs[i];
-        uint8_t *page = persistent_page(q, s->gref, failed);
+        uint8_t *page = persistent_page(q, s->gref, true);
         size_t off = (size_t)s->first_sect * d->sector_size;
         size_t len = (size_t)(s->last_sect - s->first_sect + 1) * d->sector_size;
         if (!page || ((uintptr_t)(page + off) % align) || (len % (blk_io_is_direct(d->io) ? lbs : 1))) {
@@ -582,28 +594,39 @@ static const char *check_segments(struct qdisk_req *r)
     return NULL;
 }
 
-/* Copies the indirect pages once, then reads the segments from the copy. */
+/* Copies the indirect pages once (from their persistent mapping when both
+ * sides agreed on persistent grants, by grant copy otherwise: one
+ * hypervisor round trip per request saved), then reads the segments from
+ * the copy, never from the page the frontend can still write. */
 static const char *fetch_indirect(struct qdisk_req *r)
 {
     struct qdisk *d = r->q->disk;
     unsigned int n = r->req.nr_segments;
     unsigned int pages = (n + BLKIF_SEGS_PER_INDIRECT_PAGE - 1) / BLKIF_SEGS_PER_INDIRECT_PAGE;
     struct hv_grant_copy_seg copies[BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST];
-    g_autofree uint8_t *buf = g_malloc((size_t)pages * BLKIF_PAGE_SIZE);
+    unsigned int nr_copies = 0;
+    g_autofree uint8_t *buf = NULL;
 
     if (n == 0 || n > QDISK_MAX_INDIRECT_SEGMENTS)
         return "indirect segment count out of range";
     if (r->req.indirect_op != BLKIF_OP_READ && r->req.indirect_op != BLKIF_OP_WRITE)
         return "indirect operation is not read or write";
-    for (unsigned int i = 0; i < pages; i++)
-        copies[i] = (struct hv_grant_copy_seg){
-            .ref = r->req.indirect_grefs[i],
-            .len = BLKIF_PAGE_SIZE,
-            .local = buf + (size_t)i * BLKIF_PAGE_SIZE,
+    buf = g_malloc((size_t)pages * BLKIF_PAGE_SIZE);
+    for (unsigned int i = 0; i < pages; i++) {
+        uint8_t *local = buf + (size_t)i * BLKIF_PAGE_SIZE;
+        const void *mapped =
+            d->persistent ? persistent_page(r->q, r->req.indirect_grefs[i], false) : NULL;
+        if (mapped) {
+            memcpy(local, mapped, BLKIF_PAGE_SIZE);
+            continue;
+        }
+        copies[nr_copies++] = (struct hv_grant_copy_seg){
+            .ref = r->req.indirect_grefs[i], .len = BLKIF_PAGE_SIZE, .local = local,
         };
-    if (d->hv->ops->grant_copy(d->hv, copies, pages) < 0)
+    }
+    if (nr_copies && d->hv->ops->grant_copy(d->hv, copies, nr_copies) < 0)
         return "indirect pages could not be copied";
-    for (unsigned int i = 0; i < pages; i++)
+    for (unsigned int i = 0; i < nr_copies; i++)
         if (copies[i].status != GNTST_okay)
             return "an indirect page's grant was refused";
     r->indirect_segs = g_new(struct blkif_request_segment, n);
@@ -646,16 +669,13 @@ static void flush_copy_in(struct qdisk_queue *q)
 static const char *start_rw(struct qdisk_req *r, bool write)
 {
     struct qdisk *d = r->q->disk;
-    bool grant_failed = false;
     const char *why = check_segments(r);
 
     if (why)
         return why;
     if (write && d->readonly)
         return "write to a read-only disk";
-    if (!map_zero_copy(r, &grant_failed)) {
-        if (grant_failed)
-            return "a data grant could not be mapped";
+    if (!map_zero_copy(r)) {
         if (!setup_bounce(r))
             return "out of memory";
         if (write) {
@@ -808,7 +828,9 @@ static bool read_ring_refs(struct qdisk *d, unsigned int index, unsigned int pag
 static void pgrant_unmap(gpointer key, gpointer value, gpointer data)
 {
     struct hv *hv = data;
-    hv->ops->grant_unmap(hv, value, 1);
+    const struct pgrant *pg = value;
+
+    hv->ops->grant_unmap(hv, pg->page, 1);
 }
 
 static void queue_close(struct qdisk_queue *q)
@@ -880,7 +902,7 @@ static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int page
         return false;
     }
     q->reqs = g_new0(struct qdisk_req, q->ring.size);
-    q->pgrants = g_hash_table_new(g_direct_hash, g_direct_equal);
+    q->pgrants = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     q->bounce_cache = g_ptr_array_new_with_free_func(free);
     q->copy_out = g_ptr_array_new();
     q->copy_in = g_ptr_array_new();

@@ -12,10 +12,10 @@
 /* Limits we advertise (and enforce). */
 #define QDISK_MAX_QUEUES 4u
 #define QDISK_MAX_INDIRECT_SEGMENTS 256u
-/* Persistently mapped grants per queue: a full ring of 1 MiB requests
- * (32 x 256 pages). Beyond it, or when the hypervisor has no room for more
- * mappings, requests fall back to grant copy. */
-#define QDISK_MAX_PERSISTENT_GRANTS 8192u
+/* Persistently mapped grants per queue: 32 requests of 1 MiB with their
+ * indirect pages (32 x (256 + 16)). Beyond it, or when the hypervisor has
+ * no room for more mappings, requests fall back to grant copy. */
+#define QDISK_MAX_PERSISTENT_GRANTS 8704u
 /* Bounce buffers (one request's worth, 1 MiB) kept per queue for reuse:
  * allocating them per request cost a page fault per page. */
 #define QDISK_BOUNCE_CACHE 32u
