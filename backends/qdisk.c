@@ -431,6 +431,7 @@ static bool map_zero_copy(struct qdisk_req *r)
 
     if (!d->persistent)
         return false;
+    unsigned int n = 0;
     r->iov = g_new(struct iovec, r->nr_segs);
     for (unsigned int i = 0; i < r->nr_segs; i++) {
         const struct blkif_request_segment *s = &r->segs[i];
@@ -442,9 +443,15 @@ static bool map_zero_copy(struct qdisk_req *r)
             r->iov = NULL;
             return false;
         }
-        r->iov[i] = (struct iovec){ .iov_base = page + off, .iov_len = len };
+        /* Pages the hypervisor placed side by side make one iovec: each
+         * iovec of an O_DIRECT request is a separate page-pinning call. */
+        struct iovec *last = n ? &r->iov[n - 1] : NULL;
+        if (last && (uint8_t *)last->iov_base + last->iov_len == page + off)
+            last->iov_len += len;
+        else
+            r->iov[n++] = (struct iovec){ .iov_base = page + off, .iov_len = len };
     }
-    r->iovcnt = r->nr_segs;
+    r->iovcnt = n;
     return true;
 }
 

@@ -34,6 +34,7 @@ struct sim_server {
 
 /* One grant_map: xensim's handle for it. */
 struct sim_grant_mapping {
+    bool in_window;
     uint32_t handle;
     unsigned int count;
 };
@@ -51,6 +52,14 @@ struct hv_sim {
      * one batch's wire items, allocated on first use */
     uint8_t *ram_view;
     uint64_t ram_view_size;
+    /* Single-page grant maps land at grant_window + their RAM offset, so
+     * pages next to each other in guest memory are next to each other here
+     * too: a backend can then hand one long iovec to the kernel instead of
+     * one per page (each O_DIRECT iovec is a separate page-pinning call).
+     * Reserved PROT_NONE; window_used says which pages are mapped. */
+    uint8_t *grant_window;
+    uint64_t grant_window_size;
+    uint8_t *window_used;
     struct xsim_grant_copy_seg *copy_segs;
     struct xsim_grant_copy_result *copy_results;
 };
@@ -444,6 +453,47 @@ static int place_granted_pages(struct hv_sim *s, uint8_t *base, const uint64_t *
     return 0;
 }
 
+static uint64_t ram_span(const struct hv_sim *s)
+{
+    uint64_t size = 0;
+
+    for (unsigned int i = 0; i < XSIM_RAM_REGIONS; i++)
+        if (s->ram[i].size && s->ram[i].offset + s->ram[i].size > size)
+            size = s->ram[i].offset + s->ram[i].size;
+    return size;
+}
+
+/* The frame-ordered place for a single page at RAM offset `offset`, or
+ * NULL when the window cannot be had or the page is mapped there already
+ * (another ref to the same frame: it then gets a place of its own, so
+ * every mapping keeps its own address and unmap). */
+static uint8_t *window_place(struct hv_sim *s, uint64_t offset)
+{
+    if (!s->grant_window) {
+        uint64_t size = ram_span(s);
+        void *p = size ? mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                              -1, 0)
+                       : MAP_FAILED;
+        if (p == MAP_FAILED)
+            return NULL;
+        s->grant_window = p;
+        s->grant_window_size = size;
+        s->window_used = g_malloc0(size / SIM_PAGE_SIZE);
+    }
+    if (offset + SIM_PAGE_SIZE > s->grant_window_size || s->window_used[offset / SIM_PAGE_SIZE])
+        return NULL;
+    return s->grant_window + offset;
+}
+
+/* Back to a reserved, faulting page: a late write must not land in a
+ * frame the guest may have reused. */
+static void window_release(struct hv_sim *s, uint8_t *addr)
+{
+    mmap(addr, SIM_PAGE_SIZE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE,
+         -1, 0);
+    s->window_used[(uint64_t)(addr - s->grant_window) / SIM_PAGE_SIZE] = 0;
+}
+
 static void *sim_grant_map(struct hv *hv, const uint32_t *refs, unsigned int count, bool writable,
                            int *err)
 {
@@ -476,7 +526,14 @@ static void *sim_grant_map(struct hv *hv, const uint32_t *refs, unsigned int cou
         if (offsets[i] % SIM_PAGE_SIZE || !ram_offset_valid(s, offsets[i], SIM_PAGE_SIZE))
             rc = -EPROTO;
     void *base = MAP_FAILED;
-    if (rc == 0) {
+    uint8_t *slot = rc == 0 && count == 1 ? window_place(s, offsets[0]) : NULL;
+    if (slot) {
+        rc = place_granted_pages(s, slot, offsets, 1, writable);
+        if (rc == 0) {
+            s->window_used[offsets[0] / SIM_PAGE_SIZE] = 1;
+            base = slot;
+        }
+    } else if (rc == 0) {
         /* reserve the whole span first so the pages land side by side */
         base = mmap(NULL, (size_t)count * SIM_PAGE_SIZE, PROT_NONE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -484,13 +541,14 @@ static void *sim_grant_map(struct hv *hv, const uint32_t *refs, unsigned int cou
     }
     g_free(offsets);
     if (rc < 0) {
-        if (base != MAP_FAILED)
+        if (base != MAP_FAILED && !slot)
             munmap(base, (size_t)count * SIM_PAGE_SIZE);
         grant_unmap_remote(s, handle);
         *err = rc;
         return NULL;
     }
     struct sim_grant_mapping *m = g_new(struct sim_grant_mapping, 1);
+    m->in_window = slot != NULL;
     m->handle = handle;
     m->count = count;
     g_hash_table_insert(s->grant_maps, base, m);
@@ -508,7 +566,10 @@ static int sim_grant_unmap(struct hv *hv, void *addr, unsigned int count)
     uint32_t handle = m->handle;
     /* our pages go first: once xensim clears the flags the guest may reuse
      * the frames, and a late write of ours must fault, not land there */
-    munmap(addr, (size_t)count * SIM_PAGE_SIZE);
+    if (m->in_window)
+        window_release(s, addr);
+    else
+        munmap(addr, (size_t)count * SIM_PAGE_SIZE);
     g_hash_table_remove(s->grant_maps, addr);
     return grant_unmap_remote(s, handle);
 }
@@ -517,10 +578,7 @@ static int ensure_ram_view(struct hv_sim *s)
 {
     if (s->ram_view)
         return 0;
-    uint64_t size = 0;
-    for (unsigned int i = 0; i < XSIM_RAM_REGIONS; i++)
-        if (s->ram[i].size && s->ram[i].offset + s->ram[i].size > size)
-            size = s->ram[i].offset + s->ram[i].size;
+    uint64_t size = ram_span(s);
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->ram_fd, 0);
     if (p == MAP_FAILED)
         return -errno;
@@ -700,8 +758,12 @@ static void sim_close(struct hv *hv)
     gpointer addr, value;
     g_hash_table_iter_init(&it, s->grant_maps);
     while (g_hash_table_iter_next(&it, &addr, &value))
-        munmap(addr, (size_t)((struct sim_grant_mapping *)value)->count * SIM_PAGE_SIZE);
+        if (!((struct sim_grant_mapping *)value)->in_window)
+            munmap(addr, (size_t)((struct sim_grant_mapping *)value)->count * SIM_PAGE_SIZE);
     g_hash_table_destroy(s->grant_maps);
+    if (s->grant_window)
+        munmap(s->grant_window, s->grant_window_size);
+    g_free(s->window_used);
     if (s->ram_view)
         munmap(s->ram_view, s->ram_view_size);
     g_free(s->copy_segs);
