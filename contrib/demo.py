@@ -20,13 +20,9 @@ import ioreqd_proc  # noqa: E402
 import toolstack  # noqa: E402
 import xensim as xensim_harness  # noqa: E402
 from ioreqd_proc import Ioreqd  # noqa: E402
-from xensim import Xensim  # noqa: E402
+from xensim import Xensim, cf8  # noqa: E402
 
 DOMID = 1
-
-
-def cf8(dev, reg):
-    return 0x80000000 | (dev << 11) | (reg & 0xFC)
 
 
 class Session:
@@ -46,15 +42,13 @@ class Session:
 
     def cfg_read(self, dev, reg, note=None):
         """A config read; shown as a guest line when note is given."""
-        self.q.cmd(f"outl 0xcf8 {cf8(dev, reg):#x}")
         if note is None:
-            return int(self.q.cmd("inl 0xcfc").split()[1], 0)
+            return self.q.cfg_read(dev, reg)
+        self.q.ok(f"outl 0xcf8 {cf8(dev, reg):#x}")
         return self.do("inl 0xcfc", f"[config 00:{dev:02x}.0 reg {reg:#04x}] {note}")
 
     def cfg_write(self, dev, reg, value, size=4):
-        self.q.cmd(f"outl 0xcf8 {cf8(dev, reg):#x}")
-        op = {2: "outw", 4: "outl"}[size]
-        self.q.cmd(f"{op} {0xcfc + (reg & 3):#x} {value:#x}")
+        self.q.cfg_write(dev, reg, value, size)
 
 
 def main():

@@ -214,16 +214,6 @@ def concurrent_pio(s, jobs, n):
     return len(jobs) * n / wall
 
 
-def pci_config_read(s, domid, dev, reg):
-    s.cmd(domid, f"outl 0xcf8 {0x80000000 | (dev << 11) | reg:#x}")
-    return int(s.cmd(domid, "inl 0xcfc").split()[1], 16)
-
-
-def pci_config_write(s, domid, dev, reg, value):
-    s.cmd(domid, f"outl 0xcf8 {0x80000000 | (dev << 11) | reg:#x}")
-    s.cmd(domid, f"outl 0xcfc {value:#x}")
-
-
 def run_throughput():
     n = ARGS.iterations
     report(f"== throughput: {n} ioreqs per vCPU")
@@ -258,7 +248,7 @@ def run_throughput():
     s = Setup(["1,mem=16M,vcpus=1"], [(1, ["-device", "pci-testdev,addr=4,vga-window=on"])])
     try:
         s.cmd(1, "xen_pci_setup")
-        bar0 = pci_config_read(s, 1, 4, 0x10) & ~0xF
+        bar0 = s.guest(1).cfg_read(4, 0x10) & ~0xF
         r = s.cmd(1, f"xen_bench_mmio_write {bar0:#x} 4 {n}").split()
         sync = n * 1e9 / int(r[4])
         s.cmd(1, "writel 0xa0000 0x12345678")

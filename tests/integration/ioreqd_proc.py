@@ -8,8 +8,9 @@ stop checks the exit status and that no sanitizer report was printed.
 import os
 import subprocess
 import tempfile
+import unittest
 
-from xensim import check_no_sanitizer_report, stop_process
+from xensim import Xensim, check_no_sanitizer_report, stop_process
 
 IOREQD = os.environ.get("IOREQD", "build/ioreqd")
 
@@ -55,3 +56,44 @@ def run_ioreqd(args, timeout=20):
     p = subprocess.run([IOREQD] + list(args), stdin=subprocess.DEVNULL, capture_output=True,
                        text=True, timeout=timeout)
     return p.returncode, p.stderr + p.stdout
+
+
+def stop_all(procs, skip_exited=False):
+    """Stop every process, then raise one AssertionError naming each that
+    did not stop cleanly (so one failure does not leave the others running).
+    skip_exited: leave processes a test already ended (kill -9) alone."""
+    errors = []
+    for p in procs:
+        if skip_exited and p.proc.returncode is not None:
+            continue
+        try:
+            p.stop()
+        except AssertionError as e:
+            errors.append(str(e))
+    if errors:
+        raise AssertionError("\n".join(errors))
+
+
+class DomainTestCase(unittest.TestCase):
+    """One xensim domain (domid 1) served by ioreqd processes started by
+    start(); everything is stopped and checked after each test."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.sim = None
+        self.procs = []
+
+    def tearDown(self):
+        try:
+            stop_all(self.procs)
+        finally:
+            if self.sim:
+                self.sim.stop()
+            self.tmp.cleanup()
+
+    def start(self, domain, process_args):
+        self.sim = Xensim(self.tmp.name, [domain])
+        for i, args in enumerate(process_args):
+            self.procs.append(Ioreqd(self.tmp.name, 1, args, name=f"dm{i}"))
+        self.q = self.sim.qtest(1)
+        self.assertEqual(self.q.cmd(f"xen_wait_servers {len(process_args)} 20000"), "OK")

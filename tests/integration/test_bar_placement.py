@@ -16,10 +16,9 @@ import os
 import tempfile
 import unittest
 
-from ioreqd_proc import Ioreqd, run_ioreqd
+from ioreqd_proc import Ioreqd, run_ioreqd, stop_all
 from xensim import Xensim
 
-CF8, CFC = 0xCF8, 0xCFC
 DEV64 = 4     # process A: 64-bit 4 KiB BAR0, ROM
 DEV_B = 5     # process B: 32-bit 4 KiB BAR0
 DEV_BIG = 6   # process A: 64-bit 128 MiB BAR0
@@ -49,27 +48,19 @@ class BarPlacementTest(unittest.TestCase):
             self.cfg_write(dev, 0x04, 0x0002, 2)  # memory decoding on, BARs still unplaced
 
     def tearDown(self):
-        errors = []
-        for p in (self.b, self.a):
-            try:
-                p.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-        self.sim.stop()
-        self.tmp.cleanup()
-        if errors:
-            raise AssertionError("\n".join(errors))
+        try:
+            stop_all((self.b, self.a))
+        finally:
+            self.sim.stop()
+            self.tmp.cleanup()
 
     # ------------------------------------------------------------ helpers
 
     def cfg_write(self, dev, reg, value, size=4):
-        self.q.ok(f"outl {CF8:#x} {0x80000000 | dev << 11 | (reg & 0xFC):#x}")
-        op = {1: "outb", 2: "outw", 4: "outl"}[size]
-        self.q.ok(f"{op} {CFC + (reg & 3):#x} {value:#x}")
+        self.q.cfg_write(dev, reg, value, size)
 
     def cfg_read(self, dev, reg):
-        self.q.ok(f"outl {CF8:#x} {0x80000000 | dev << 11 | (reg & 0xFC):#x}")
-        return self.q.ok(f"inl {CFC:#x}")
+        return self.q.cfg_read(dev, reg)
 
     def set_bar0(self, dev, addr, mem64=True):
         self.cfg_write(dev, 0x10, addr & 0xFFFFFFFF)

@@ -23,7 +23,7 @@ import threading
 import time
 import unittest
 
-from ioreqd_proc import Ioreqd
+from ioreqd_proc import Ioreqd, stop_all
 from xensim import Xensim
 
 STORM = 4      # pci-testdev: INTx + 2048 MSI-X vectors
@@ -45,9 +45,6 @@ FAIR_SHARE = 8
 RSS_GROWTH_LIMIT_KB = 8 * 1024
 
 
-def cf8(dev, reg):
-    return 0x80000000 | dev << 11 | (reg & 0xFC)
-
 
 class IrqStormTest(unittest.TestCase):
     def setUp(self):
@@ -66,26 +63,19 @@ class IrqStormTest(unittest.TestCase):
         self.assertEqual(self.q.cmd("xen_pci_setup"), "OK")
 
     def tearDown(self):
-        errors = []
-        for p in (self.other, self.dm):
-            try:
-                p.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-        self.sim.stop()
-        self.tmp.cleanup()
-        if errors:
-            raise AssertionError("\n".join(errors))
+        try:
+            stop_all((self.other, self.dm))
+        finally:
+            self.sim.stop()
+            self.tmp.cleanup()
 
     # ------------------------------------------------------------ helpers
 
     def cfg_read(self, dev, reg, size=4):
-        self.q.ok(f"outl 0xcf8 {cf8(dev, reg):#x}")
-        return self.q.ok(f"{ {1: 'inb', 2: 'inw', 4: 'inl'}[size]} {0xCFC + (reg & 3):#x}")
+        return self.q.cfg_read(dev, reg, size)
 
     def cfg_write(self, dev, reg, value, size=4):
-        self.q.ok(f"outl 0xcf8 {cf8(dev, reg):#x}")
-        self.q.ok(f"{ {1: 'outb', 2: 'outw', 4: 'outl'}[size]} {0xCFC + (reg & 3):#x} {value:#x}")
+        self.q.cfg_write(dev, reg, value, size)
 
     def bar(self, dev, n):
         return self.cfg_read(dev, 0x10 + 4 * n) & ~0xF

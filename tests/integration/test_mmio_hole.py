@@ -15,44 +15,17 @@ xensim's guest side through ioreq routing to real ioreqd processes.
 import os
 import subprocess
 import sys
-import tempfile
 import unittest
 
-from ioreqd_proc import Ioreqd, run_ioreqd
+from ioreqd_proc import DomainTestCase, run_ioreqd
 from xensim import Xensim
 
-CF8, CFC = 0xCF8, 0xCFC
 MIB = 1 << 20
 LSPCI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "lspci.py")
 SLOTS = list(range(3, 3 + 24))  # 00:03.0 .. 00:1a.0
 
 
-class MmioHoleTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.sim = None
-        self.procs = []
-
-    def tearDown(self):
-        errors = []
-        for p in self.procs:
-            try:
-                p.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-        if self.sim:
-            self.sim.stop()
-        self.tmp.cleanup()
-        if errors:
-            raise AssertionError("\n".join(errors))
-
-    def start(self, domain, process_args):
-        self.sim = Xensim(self.tmp.name, [domain])
-        for i, args in enumerate(process_args):
-            self.procs.append(Ioreqd(self.tmp.name, 1, args, name=f"dm{i}"))
-        self.q = self.sim.qtest(1)
-        self.assertEqual(self.q.cmd(f"xen_wait_servers {len(process_args)} 20000"), "OK")
-
+class MmioHoleTest(DomainTestCase):
     def ok(self, line):
         reply = self.q.cmd(line)
         self.assertTrue(reply.startswith("OK"), f"{line} -> {reply}")
@@ -60,8 +33,7 @@ class MmioHoleTest(unittest.TestCase):
         return int(parts[1], 16) if len(parts) > 1 else None
 
     def cfg(self, dev, reg, size=4):
-        self.ok(f"outl {CF8:#x} {0x80000000 | dev << 11 | (reg & 0xFC):#x}")
-        return self.ok(f"{ {1: 'inb', 2: 'inw', 4: 'inl'}[size]} {CFC + (reg & 3):#x}")
+        return self.q.cfg_read(dev, reg, size)
 
     def lspci(self):
         p = subprocess.run([sys.executable, LSPCI, self.sim.path("dom1.qtest")],

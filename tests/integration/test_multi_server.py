@@ -15,15 +15,10 @@ import time
 import tty
 import unittest
 
-from ioreqd_proc import Ioreqd, run_ioreqd
+from ioreqd_proc import Ioreqd, run_ioreqd, stop_all
 from xensim import Xensim
 
-CF8 = 0xCF8
-CFC = 0xCFC
 
-
-def cf8(dev, reg, fn=0, bus=0):
-    return 0x80000000 | (bus << 16) | (dev << 11) | (fn << 8) | (reg & 0xFC)
 
 
 class Guest:
@@ -40,14 +35,10 @@ class Guest:
         return int(parts[1], 0) if len(parts) > 1 else None
 
     def cfg_read(self, dev, reg, size=4, fn=0):
-        self.ok(f"outl {CF8:#x} {cf8(dev, reg, fn):#x}")
-        op = {1: "inb", 2: "inw", 4: "inl"}[size]
-        return self.ok(f"{op} {CFC + (reg & 3):#x}")
+        return self.q.cfg_read(dev, reg, size, fn)
 
     def cfg_write(self, dev, reg, value, size=4, fn=0):
-        self.ok(f"outl {CF8:#x} {cf8(dev, reg, fn):#x}")
-        op = {1: "outb", 2: "outw", 4: "outl"}[size]
-        self.ok(f"{op} {CFC + (reg & 3):#x} {value:#x}")
+        self.q.cfg_write(dev, reg, value, size, fn)
 
 
 class MultiServerTest(unittest.TestCase):
@@ -57,17 +48,11 @@ class MultiServerTest(unittest.TestCase):
         self.procs = []
 
     def tearDown(self):
-        errors = []
-        for p in self.procs:
-            if p.proc.returncode is None:
-                try:
-                    p.stop()
-                except AssertionError as e:
-                    errors.append(str(e))
-        self.sim.stop()
-        self.tmp.cleanup()
-        if errors:
-            raise AssertionError("\n".join(errors))
+        try:
+            stop_all(self.procs, skip_exited=True)
+        finally:
+            self.sim.stop()
+            self.tmp.cleanup()
 
     def path(self, name):
         return os.path.join(self.tmp.name, name)

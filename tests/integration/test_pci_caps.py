@@ -23,10 +23,6 @@ MSIX_CAP = 0x58
 PBA = BAR2 + 0x1000
 
 
-def cf8(dev, reg, fn=0):
-    return 0x80000000 | (dev << 11) | (fn << 8) | (reg & 0xFC)
-
-
 class PciCapsTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
@@ -48,14 +44,10 @@ class PciCapsTest(unittest.TestCase):
         self.tmp.cleanup()
 
     def cfg_read(self, reg, size=4, dev=SLOT):
-        self.q.ok(f"outl 0xcf8 {cf8(dev, reg):#x}")
-        op = {1: "inb", 2: "inw", 4: "inl"}[size]
-        return self.q.ok(f"{op} {0xCFC + (reg & 3):#x}")
+        return self.q.cfg_read(dev, reg, size)
 
     def cfg_write(self, reg, value, size=4, dev=SLOT):
-        self.q.ok(f"outl 0xcf8 {cf8(dev, reg):#x}")
-        op = {1: "outb", 2: "outw", 4: "outl"}[size]
-        self.q.ok(f"{op} {0xCFC + (reg & 3):#x} {value:#x}")
+        self.q.cfg_write(dev, reg, value, size)
 
     def msi_last(self):
         reply = self.q.cmd("xen_msi_last")

@@ -11,47 +11,19 @@ in the hole, memory decoding on, the ROM's own enable bit left off.
 - devices that do not fit crash the domain with the stage's message;
 - pci-setup= takes on/off, x86 only."""
 import os
-import tempfile
 import threading
 import unittest
 
-from ioreqd_proc import Ioreqd
+from ioreqd_proc import DomainTestCase
 from xensim import Xensim
 
 CF8, CFC = 0xCF8, 0xCFC
 MIB = 1 << 20
 
 
-class PciSetupStartTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.sim = None
-        self.procs = []
-
-    def tearDown(self):
-        errors = []
-        for p in self.procs:
-            try:
-                p.stop()
-            except AssertionError as e:
-                errors.append(str(e))
-        if self.sim:
-            self.sim.stop()
-        self.tmp.cleanup()
-        if errors:
-            raise AssertionError("\n".join(errors))
-
-    def start(self, domain, process_args):
-        self.sim = Xensim(self.tmp.name, [domain])
-        for i, args in enumerate(process_args):
-            self.procs.append(Ioreqd(self.tmp.name, 1, args, name=f"dm{i}"))
-        self.q = self.sim.qtest(1)
-        self.assertEqual(self.q.cmd(f"xen_wait_servers {len(process_args)} 20000"), "OK")
-
+class PciSetupStartTest(DomainTestCase):
     def cfg(self, dev, reg, q=None):
-        q = q or self.q
-        q.ok(f"outl {CF8:#x} {0x80000000 | dev << 11 | (reg & 0xFC):#x}")
-        return q.ok(f"inl {CFC:#x}")
+        return (q or self.q).cfg_read(dev, reg)
 
     def mmio_ranges(self):
         reply = self.q.cmd("xen_servers")
@@ -88,8 +60,7 @@ class PciSetupStartTest(unittest.TestCase):
         self.assertEqual(self.cfg(5, 0x10), 0xF1003000)
         self.assertEqual(self.cfg(4, 0x04) & 0x7, 0x7)
         # the ROM reads once the guest enables it, as the BIOS does to copy it
-        self.q.ok(f"outl {CF8:#x} {0x80000000 | 4 << 11 | 0x30:#x}")
-        self.q.ok(f"outl {CFC:#x} 0xf1000001")
+        self.q.cfg_write(4, 0x30, 0xF1000001)
         self.assertEqual(self.q.ok("readw 0xf1000000"), 0xAA55)
         # later accesses do not run it again; xen_pci_setup still does on request
         self.assertEqual(self.cfg(5, 0x10), 0xF1003000)

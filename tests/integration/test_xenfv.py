@@ -14,9 +14,6 @@ from ioreqd_proc import Ioreqd
 from xensim import Xensim
 
 
-def cf8(dev, reg, fn=0):
-    return 0x80000000 | (dev << 11) | (fn << 8) | (reg & 0xFC)
-
 
 class XenfvTest(unittest.TestCase):
     def setUp(self):
@@ -40,8 +37,7 @@ class XenfvTest(unittest.TestCase):
         return int(reply.split()[1], 16)
 
     def cfg(self, dev, reg, fn=0):
-        self.q.cmd(f"outl 0xcf8 {cf8(dev, reg, fn):#x}")
-        return self.val("inl 0xcfc")
+        return self.q.cfg_read(dev, reg, fn=fn)
 
     def test_board_as_firmware_sees_it(self):
         self.assertEqual(self.cfg(0, 0), 0x12378086)        # i440FX

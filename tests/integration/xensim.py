@@ -78,6 +78,15 @@ def sbdf(bus, dev, fn=0, seg=0):
     return (seg << 16) | (bus << 8) | (dev << 3) | fn
 
 
+def cf8(dev, reg, fn=0, bus=0):
+    """CONFIG_ADDRESS for a config access, enable bit set."""
+    return 0x80000000 | (bus << 16) | (dev << 11) | (fn << 8) | (reg & 0xFC)
+
+
+PIO_IN = {1: "inb", 2: "inw", 4: "inl"}
+PIO_OUT = {1: "outb", 2: "outw", 4: "outl"}
+
+
 class Xensim:
     """One xensim process in directory `dir` with the given --domain specs."""
 
@@ -214,6 +223,15 @@ class Qtest:
             raise AssertionError(f"{line!r} -> {r!r}")
         parts = r.split()
         return int(parts[1], 0) if len(parts) > 1 else None
+
+    def cfg_read(self, dev, reg, size=4, fn=0):
+        """PCI config read through 0xCF8/0xCFC, as a guest does it."""
+        self.ok(f"outl 0xcf8 {cf8(dev, reg, fn):#x}")
+        return self.ok(f"{PIO_IN[size]} {0xCFC + (reg & 3):#x}")
+
+    def cfg_write(self, dev, reg, value, size=4, fn=0):
+        self.ok(f"outl 0xcf8 {cf8(dev, reg, fn):#x}")
+        self.ok(f"{PIO_OUT[size]} {0xCFC + (reg & 3):#x} {value:#x}")
 
     def event(self, timeout=5):
         """The next asynchronous line, or None."""
