@@ -39,7 +39,6 @@ struct qdisk_req {
     unsigned int iovcnt;
     void *bounce;                        /* NULL when zero-copy */
     bool flush_after_write;              /* FLUSH_DISKCACHE carrying data */
-    bool in_use;
 };
 
 struct qdisk_queue {
@@ -51,13 +50,14 @@ struct qdisk_queue {
     hv_port_t port;
     GSource *event_source;
     struct qdisk_req *reqs;              /* ring.size slots */
+    uint32_t *free_reqs;                 /* indexes of unused slots, a stack */
+    uint32_t nr_free;
     GHashTable *pgrants;                 /* gref -> struct pgrant */
     GPtrArray *bounce_cache;             /* free BOUNCE_SIZE buffers */
     GPtrArray *copy_out;                 /* reads done, data still to copy to the guest */
     GPtrArray *copy_in;                  /* writes of this ring batch, data still to copy in */
     GSource *copy_out_source;            /* runs copy_out after this round of completions */
     GSource *push_source;                /* publishes responses once per loop iteration */
-    unsigned int inflight;
     bool closing;                        /* disconnect: completions just finish */
 };
 
@@ -316,8 +316,7 @@ static void release_req(struct qdisk_req *r)
     r->bounce = NULL;
     r->indirect_segs = NULL;
     r->iov = NULL;
-    r->in_use = false;
-    r->q->inflight--;
+    r->q->free_reqs[r->q->nr_free++] = (uint32_t)(r - r->q->reqs);
 }
 
 static void finish(struct qdisk_req *r, int16_t status)
@@ -582,6 +581,14 @@ static void on_io_done(struct blk_io_req *io, int result)
     finish(r, status_of(result));
 }
 
+/* [sector, sector + count) lies inside the disk, without overflowing. */
+static bool inside_disk(const struct qdisk *d, uint64_t sector, uint64_t count)
+{
+    uint64_t disk_sectors = d->size / d->sector_size;
+
+    return sector <= disk_sectors && count <= disk_sectors - sector;
+}
+
 /* Checks every segment and the sector range; fills bytes. */
 static const char *check_segments(struct qdisk_req *r)
 {
@@ -594,8 +601,7 @@ static const char *check_segments(struct qdisk_req *r)
             return "segment sectors out of the page";
         sectors += (uint64_t)(s->last_sect - s->first_sect + 1);
     }
-    uint64_t disk_sectors = d->size / d->sector_size;
-    if (r->req.sector_number > disk_sectors || sectors > disk_sectors - r->req.sector_number)
+    if (!inside_disk(d, r->req.sector_number, sectors))
         return "sectors beyond the end of the disk";
     r->bytes = sectors * d->sector_size;
     return NULL;
@@ -698,13 +704,12 @@ static const char *start_rw(struct qdisk_req *r, bool write)
 static const char *start_discard(struct qdisk_req *r, int16_t *status)
 {
     struct qdisk *d = r->q->disk;
-    uint64_t disk_sectors = d->size / d->sector_size;
 
     if (!d->discard) {
         *status = BLKIF_RSP_EOPNOTSUPP;
         return "discard was not offered";
     }
-    if (r->req.sector_number > disk_sectors || r->req.nr_sectors > disk_sectors - r->req.sector_number)
+    if (!inside_disk(d, r->req.sector_number, r->req.nr_sectors))
         return "discard beyond the end of the disk";
     if (r->req.nr_sectors == 0) {
         finish(r, BLKIF_RSP_OKAY);
@@ -754,12 +759,11 @@ static const char *start_request(struct qdisk_req *r, int16_t *status)
     }
 }
 
+/* blkif_ring_take never lets more than a ring of requests be unanswered,
+ * so a slot is always free when a request was taken; NULL is defence. */
 static struct qdisk_req *free_slot(struct qdisk_queue *q)
 {
-    for (uint32_t i = 0; i < q->ring.size; i++)
-        if (!q->reqs[i].in_use)
-            return &q->reqs[i];
-    return NULL;
+    return q->nr_free ? &q->reqs[q->free_reqs[--q->nr_free]] : NULL;
 }
 
 /* Takes everything the frontend posted. false: the ring is corrupt and
@@ -781,8 +785,7 @@ static bool drain_ring(struct qdisk_queue *q)
             }
             if (took == BLKIF_TAKE_NONE || !(r = free_slot(q)))
                 break;
-            *r = (struct qdisk_req){ .q = q, .req = req, .in_use = true };
-            q->inflight++;
+            *r = (struct qdisk_req){ .q = q, .req = req };
             int16_t status;
             const char *why = start_request(r, &status);
             if (why) {
@@ -875,6 +878,8 @@ static void queue_close(struct qdisk_queue *q)
     q->ring_mem = NULL;
     g_free(q->reqs);
     q->reqs = NULL;
+    g_free(q->free_reqs);
+    q->free_reqs = NULL;
 }
 
 static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int pages, enum blkif_abi abi,
@@ -909,6 +914,10 @@ static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int page
         return false;
     }
     q->reqs = g_new0(struct qdisk_req, q->ring.size);
+    q->free_reqs = g_new(uint32_t, q->ring.size);
+    for (uint32_t i = 0; i < q->ring.size; i++)
+        q->free_reqs[i] = q->ring.size - 1 - i;
+    q->nr_free = q->ring.size;
     q->pgrants = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     q->bounce_cache = g_ptr_array_new_with_free_func(free);
     q->copy_out = g_ptr_array_new();

@@ -331,11 +331,11 @@ static void device_update(struct xenbus *bus, struct backend_type *type, uint32_
     g_autofree char *be_path = g_strdup_printf("%s/%u", type->root, devid);
     uint64_t online = 0, state = 0;
     g_autofree char *online_s = read_key(bus, be_path, "online");
-    g_autofree char *state_s = read_key(bus, be_path, "state");
     bool has_online = xenbus_parse_uint(online_s, 1, &online);
 
     if (!dev) {
-        if (has_online && online == 1 && xenbus_parse_uint(state_s, XenbusStateReconfigured, &state) &&
+        g_autofree char *state_s = has_online && online == 1 ? read_key(bus, be_path, "state") : NULL;
+        if (xenbus_parse_uint(state_s, XenbusStateReconfigured, &state) &&
             state == XenbusStateInitialising)
             device_create(bus, type, devid);
         return;
