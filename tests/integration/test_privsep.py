@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from ioreqd_proc import Ioreqd, run_ioreqd
+from ioreqd_proc import Ioreqd, run_ioreqd, stop_all
 from xensim import (OP_CREATE_SERVER, OP_DESTROY_SERVER, OP_EVTCHN_BIND, OP_GRANT_MAP,
                     OP_MAP_RANGE, OP_OPEN, OP_RESTRICT, OP_SET_ISA_IRQ, RANGE_PORT, Xensim)
 
@@ -46,11 +46,11 @@ class PrivsepTest(unittest.TestCase):
         self.procs = []
 
     def tearDown(self):
-        for p in self.procs:
-            if p.proc.returncode is None:
-                p.stop()
-        self.sim.stop()
-        self.tmp.cleanup()
+        try:
+            stop_all(self.procs, skip_exited=True)
+        finally:
+            self.sim.stop()
+            self.tmp.cleanup()
 
     def start(self, args, name, probe_domid=None):
         # LeakSanitizer cannot stop the world without /proc inside the chroot

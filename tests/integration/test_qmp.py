@@ -14,7 +14,7 @@ import tempfile
 import time
 import unittest
 
-from ioreqd_proc import IOREQD, Ioreqd, run_ioreqd
+from ioreqd_proc import IOREQD, Ioreqd, run_ioreqd, stop_all
 from xensim import Xensim, stop_process
 
 
@@ -84,11 +84,11 @@ class QmpTest(unittest.TestCase):
         self.procs = []
 
     def tearDown(self):
-        for p in self.procs:
-            if p.proc.returncode is None:
-                p.stop()
-        self.sim.stop()
-        self.tmp.cleanup()
+        try:
+            stop_all(self.procs, skip_exited=True)
+        finally:
+            self.sim.stop()
+            self.tmp.cleanup()
 
     def path(self, name):
         return os.path.join(self.tmp.name, name)
