@@ -452,9 +452,15 @@ class QdiskRingTest(unittest.TestCase):
         self.connect_expect_failure(f"{FE}/multi-queue-num-queues", "5", "multi-queue-num-queues")
         self.connect_expect_failure(f"{FE}/ring-page-order", "5", "ring-page-order")
         self.connect_expect_failure(f"{FE}/protocol", "pdp11-abi", "protocol")
+        self.connect_expect_failure(f"{FE}/ring-ref", "12x", "ring-ref")
+        self.connect_expect_failure(f"{FE}/ring-ref", "400", "cannot map the ring")  # not granted
+        self.connect_expect_failure(f"{FE}/event-channel", "0x10", "event-channel")
+        # a ring page granted by the connection above, a port nobody allocated
+        self.connect_expect_failure(f"{FE}/event-channel", "4000", "cannot bind event channel",
+                                    ring_ref=str(RING_REF + 100))
 
-    def connect_expect_failure(self, key, value, words):
-        self.xs("xenstore-write", f"{FE}/ring-ref", "1", f"{FE}/event-channel", "1", key, value,
+    def connect_expect_failure(self, key, value, words, ring_ref="1"):
+        self.xs("xenstore-write", f"{FE}/ring-ref", ring_ref, f"{FE}/event-channel", "1", key, value,
                 f"{FE}/state", "3")
         self.wait_key(f"{BE}/state", "5")
         self.assertIn(words, self.read_key(f"{BE}/error") or "")
