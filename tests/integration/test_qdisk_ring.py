@@ -100,6 +100,13 @@ class QdiskRingTest(unittest.TestCase):
             time.sleep(0.02)
         self.fail(f"{path} is {value!r}, waited for {want!r}\n{self.dm.stderr() if self.dm else ''}")
 
+    def wait_log(self, text, timeout=10):
+        """ioreqd logs after its xenstore write: wait for the line."""
+        deadline = time.monotonic() + timeout
+        while text not in self.dm.stderr() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertIn(text, self.dm.stderr())
+
     def add_disk(self, mode="w", **overrides):
         """The keys libxl writes for a qdisk vbd; state=1 goes last."""
         self.xs("xenstore-write",
@@ -371,7 +378,7 @@ class QdiskRingTest(unittest.TestCase):
         # The toolstack unplugs it as libxl does.
         self.xs("xenstore-write", f"{BE}/online", "0", f"{BE}/state", "5")
         self.wait_key(f"{BE}/state", "6")
-        self.assertIn("device removed", self.dm.stderr())
+        self.wait_log("device removed")
 
     def test_unplug_connected_disk(self):
         self.start()
@@ -380,10 +387,7 @@ class QdiskRingTest(unittest.TestCase):
         self.wait_key(f"{BE}/state", "5")
         self.xs("xenstore-write", f"{FE}/state", "6")
         self.wait_key(f"{BE}/state", "6")
-        deadline = time.monotonic() + 10
-        while "device removed" not in self.dm.stderr() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertIn("device removed", self.dm.stderr())
+        self.wait_log("device removed")
 
     def test_x86_32_abi(self):
         self.start()
@@ -527,10 +531,7 @@ class QdiskRingTest(unittest.TestCase):
         self.q.ok(f"writeq {TABLE + 8 * DATA_REF:#x} 0")
         self.wait_key(f"{BE}/state", "6")
         self.xs("xenstore-rm", BE)
-        deadline = time.monotonic() + 10
-        while "device removed" not in self.dm.stderr() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertIn("device removed", self.dm.stderr())
+        self.wait_log("device removed")
         # The process is fine and serves a new disk.
         self.add_disk()
         self.wait_key(f"{BE}/state", "2")
