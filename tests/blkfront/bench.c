@@ -7,6 +7,7 @@
 #include <glib.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <xen/io/blkif.h>
 
@@ -18,6 +19,8 @@ struct workload {
     uint32_t sectors;
     bool random;
 };
+
+static const char *const LOADS[] = { "randread-4k", "seqread-1m", "seqwrite-1m" };
 
 struct run {
     uint64_t done, bytes, next_sector;
@@ -70,13 +73,37 @@ static bool run_workload(struct blkfront *bf, const struct workload *w, double s
     return true;
 }
 
+/* --bench-loads: every name must be one of LOADS. */
+bool bench_loads_valid(const char *names)
+{
+    gchar **list = g_strsplit(names, ",", -1);
+    bool ok = list[0] != NULL;
+    for (gchar **name = list; ok && *name; name++) {
+        ok = false;
+        for (size_t i = 0; i < G_N_ELEMENTS(LOADS); i++)
+            ok = ok || !strcmp(*name, LOADS[i]);
+    }
+    g_strfreev(list);
+    return ok;
+}
+
+static bool load_selected(const struct mode_opts *m, const char *name)
+{
+    if (!m->bench_loads)
+        return true;
+    gchar **list = g_strsplit(m->bench_loads, ",", -1);
+    bool found = g_strv_contains((const gchar *const *)list, name);
+    g_strfreev(list);
+    return found;
+}
+
 int mode_bench(struct blkfront *bf, const struct mode_opts *m)
 {
     uint32_t big = MIN(bf->max_segs, 256u) * 8u; /* 1 MiB with 256 segments */
     const struct workload loads[] = {
-        { "randread-4k", BLKIF_OP_READ, 8, true },
-        { "seqread-1m", BLKIF_OP_READ, big, false },
-        { "seqwrite-1m", BLKIF_OP_WRITE, big, false },
+        { LOADS[0], BLKIF_OP_READ, 8, true },
+        { LOADS[1], BLKIF_OP_READ, big, false },
+        { LOADS[2], BLKIF_OP_WRITE, big, false },
     };
     if (bf->be.sectors < 2048) {
         printf("bench: the disk is too small\n");
@@ -89,6 +116,8 @@ int mode_bench(struct blkfront *bf, const struct mode_opts *m)
     int status = 0;
     for (size_t i = 0; i < G_N_ELEMENTS(loads) && !status; i++) {
         struct run r = { 0 };
+        if (!load_selected(m, loads[i].name))
+            continue;
         if (!run_workload(bf, &loads[i], m->bench_seconds, rand, &r)) {
             status = 1;
             break;

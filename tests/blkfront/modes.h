@@ -13,11 +13,13 @@ struct mode_opts {
     uint64_t span_sectors;   /* verify: the part of the disk used (0: all, max 1 GiB) */
     bool discard_zeroes;     /* verify: discarded sectors read back as zero */
     double bench_seconds;    /* per bench workload */
+    const char *bench_loads; /* comma-separated, NULL: all */
     const char *raw_cases;   /* comma-separated, NULL: all */
 };
 
 int mode_verify(struct blkfront *bf, const struct mode_opts *m);
 int mode_bench(struct blkfront *bf, const struct mode_opts *m);
+bool bench_loads_valid(const char *names);
 int mode_raw(struct blkfront *bf, const struct mode_opts *m);
 /* Never returns: exits with requests in flight, telling no one. */
 void mode_disappear(struct blkfront *bf, const struct mode_opts *m) __attribute__((noreturn));

@@ -268,6 +268,21 @@ class QdiskTest(unittest.TestCase):
         p.communicate(timeout=20)
         self.assertTrue(ok, f"sectors stayed {value}")
 
+    def test_bench_mode_runs_the_loads_asked_for(self):
+        """tests/bench/qdisk.py runs one workload per connection."""
+        g, dev = self.g, disk(8)
+        g.add_disk(dev)
+        small = ("--queues", "1", "--queue-depth", "2", "--bench-seconds", "0.2")
+        r = g.blkfront("bench", *small, "--bench-loads", "seqwrite-1m,randread-4k", devid=dev,
+                       refs=2 * 256 + 2 * 8)
+        self.assertEqual(r.returncode, 0, r)
+        ran = [line.split()[1] for line in r.lines if line.startswith("bench: ")]
+        self.assertEqual(ran, ["randread-4k", "seqwrite-1m"], r)
+        for bad in ("seqread-2m", "randread-4k,", ""):
+            r = g.blkfront("bench", *small, "--bench-loads", bad, devid=dev, refs=1)
+            self.assertEqual(r.returncode, 2, r)
+            self.assertIn(f"bad value for --bench-loads: {bad}", r.stderr, r)
+
 
 if __name__ == "__main__":
     unittest.main()
