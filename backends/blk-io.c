@@ -251,6 +251,29 @@ static bool range_inside(struct blk_io *io, uint64_t offset, uint64_t len)
     return offset <= io->size && len <= io->size - offset;
 }
 
+/* What a discard on a block device asks of the kernel, which refuses
+ * (EINVAL) a range not aligned to the logical block size. A plain discard
+ * is a hint (blkif.h: the region "may be discarded"), so it shrinks to the
+ * whole blocks inside it (*len 0: nothing left to do); a secure discard
+ * must render all of its range unrecoverable, so it has to be aligned.
+ * false: refused with -EINVAL. */
+static bool blockdev_discard_range(const struct blk_io *io, const struct blk_io_req *req,
+                                   uint64_t *start, uint64_t *len)
+{
+    uint64_t lbs = io->logical_block_size;
+    uint64_t end = req->offset + req->len;   /* range_inside: no overflow */
+
+    if (req->op == BLK_IO_SECURE_DISCARD) {
+        *start = req->offset;
+        *len = req->len;
+        return req->offset % lbs == 0 && req->len % lbs == 0;
+    }
+    *start = (req->offset + lbs - 1) / lbs * lbs;
+    end = end / lbs * lbs;
+    *len = end > *start ? end - *start : 0;
+    return true;
+}
+
 static int validate_rw(struct blk_io *io, struct blk_io_task *t)
 {
     const struct blk_io_req *req = t->req;
@@ -305,8 +328,13 @@ static int validate(struct blk_io *io, struct blk_io_task *t)
             return -EOPNOTSUPP;
         if (!range_inside(io, req->offset, req->len))
             return -EIO;
-        if (io->is_blockdev && (req->offset % 512 || req->len % 512))
-            return -EINVAL;
+        if (io->is_blockdev) {
+            uint64_t start, len;
+
+            if (!blockdev_discard_range(io, req, &start, &len))
+                return -EINVAL;
+            return len == 0;
+        }
         return req->len == 0;
     }
     return -EINVAL;
@@ -364,9 +392,22 @@ static unsigned int block_size_class(unsigned int bytes)
     return bytes <= 512 ? 512 : 4096;
 }
 
+/* The device's own sysfs directory; a partition's queue/ attributes are
+ * its disk's (the directory above it). */
+static char *sysfs_path(dev_t dev, const char *attr)
+{
+    char *partition = g_strdup_printf("/sys/dev/block/%u:%u/partition", major(dev), minor(dev));
+    bool is_partition = g_str_has_prefix(attr, "queue/") && g_file_test(partition, G_FILE_TEST_EXISTS);
+    char *path = g_strdup_printf("/sys/dev/block/%u:%u/%s%s", major(dev), minor(dev),
+                                 is_partition ? "../" : "", attr);
+
+    g_free(partition);
+    return path;
+}
+
 static uint64_t read_sysfs_u64(dev_t dev, const char *attr)
 {
-    char *path = g_strdup_printf("/sys/dev/block/%u:%u/%s", major(dev), minor(dev), attr);
+    char *path = sysfs_path(dev, attr);
     char *text = NULL;
     uint64_t value = 0;
 
@@ -379,7 +420,7 @@ static uint64_t read_sysfs_u64(dev_t dev, const char *attr)
 
 static bool sysfs_write_cache(dev_t dev)
 {
-    char *path = g_strdup_printf("/sys/dev/block/%u:%u/queue/write_cache", major(dev), minor(dev));
+    char *path = sysfs_path(dev, "queue/write_cache");
     char *text = NULL;
     bool write_back = true;   /* unknown: assume a cache, flushes stay on */
 
@@ -391,7 +432,11 @@ static bool sysfs_write_cache(dev_t dev)
 }
 
 /* The discard ioctls check support before arguments: an unaligned range
- * tells support (-EINVAL) from none (-EOPNOTSUPP) without touching data. */
+ * tells support (EINVAL) from none (EOPNOTSUPP) without touching data.
+ * Any other answer (EPERM from a read-only device, ENOTTY, even success)
+ * counts as no support. Kernels before 5.19 checked secure erase support
+ * only after the range, so there every device that can discard seemed to
+ * support BLKSECDISCARD; such a device answers EOPNOTSUPP at discard time. */
 static bool blockdev_ioctl_supported(int fd, unsigned long request)
 {
     uint64_t range[2] = { 1, 0 };
@@ -401,7 +446,7 @@ static bool blockdev_ioctl_supported(int fd, unsigned long request)
 
 static void probe_blockdev(struct blk_io *io, const struct stat *st)
 {
-    int lbs = 512;
+    int lbs = 512, ro = 0;
     uint64_t size = 0;
 
     io->is_blockdev = true;
@@ -409,6 +454,12 @@ static void probe_blockdev(struct blk_io *io, const struct stat *st)
         io->size = size;
     if (ioctl(io->fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
         io->logical_block_size = block_size_class((unsigned int)lbs);
+    /* A read-only device opens read-write and fails each write with EPERM
+     * (older kernels even let BLKDISCARD through): serve it read-only. */
+    if (!io->readonly && ioctl(io->fd, BLKROGET, &ro) == 0 && ro) {
+        g_message("%s: %s is a read-only device, serving it read-only", io->log_name, io->target);
+        io->readonly = true;
+    }
     io->volatile_cache = sysfs_write_cache(st->st_rdev);
     if (!io->readonly) {
         io->can_discard = blockdev_ioctl_supported(io->fd, BLKDISCARD);
@@ -657,13 +708,21 @@ static int run_sync_rw(struct blk_io *io, struct blk_io_task *t)
     return 0;
 }
 
+/* Block devices: the discard ioctls, on the range validate() accepted
+ * (fallocate's PUNCH_HOLE on a block device is a write-zeroes, which is
+ * not a discard and fails on devices without write-zeroes support). */
 static int run_sync_discard(struct blk_io *io, const struct blk_io_req *req)
 {
-    uint64_t range[2] = { req->offset, req->len };
+    uint64_t range[2];
 
-    if (io->is_blockdev)
+    if (io->is_blockdev) {
+        if (!blockdev_discard_range(io, req, &range[0], &range[1]))
+            return -EINVAL;
+        if (range[1] == 0)
+            return 0;
         return ioctl(io->fd, req->op == BLK_IO_DISCARD ? BLKDISCARD : BLKSECDISCARD, range) < 0
                    ? -errno : 0;
+    }
     if (req->op == BLK_IO_SECURE_DISCARD)
         return -EOPNOTSUPP;
     if (fallocate(io->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)req->offset,
