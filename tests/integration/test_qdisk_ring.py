@@ -8,220 +8,19 @@ import os
 import random
 import struct
 import subprocess
-import tempfile
 import time
 import unittest
 
 from ioreqd_proc import Ioreqd
-from xensim import Xensim
-
-DOMID = 3
-DEVID = 51712
-PAGE = 4096
-TABLE = 0x100000          # grant table frame
-RING = 0x200000           # the shared ring
-DATA = 0x300000           # data pages, granted as refs DATA_REF + i
-RING_REF = 1
-DATA_REF = 8
-GTF_permit_access = 1
-GTF_readonly = 4
-
-OP_READ, OP_WRITE, OP_BARRIER, OP_FLUSH, OP_DISCARD, OP_INDIRECT = 0, 1, 2, 3, 5, 6
-RSP_OKAY, RSP_ERROR, RSP_EOPNOTSUPP = 0, -1, -2
-
-BE = f"/local/domain/0/backend/qdisk/{DOMID}/{DEVID}"
-FE = f"/local/domain/{DOMID}/device/vbd/{DEVID}"
+# The scripted guest lives in qdisk_guest; its names stay importable from
+# here: other tests import them from this module.
+from qdisk_guest import (BE, DATA, DATA_REF, DEVID, DOMID, FE, GTF_permit_access, GTF_readonly,
+                         OP_BARRIER, OP_DISCARD, OP_FLUSH, OP_INDIRECT, OP_READ, OP_WRITE, PAGE,
+                         RING, RING_REF, RSP_EOPNOTSUPP, RSP_ERROR, RSP_OKAY, TABLE,
+                         QdiskGuestCase, discard, indirect, request, request32)
 
 
-def request(op, rid, sector, segs, nr_segments=None):
-    """A 64-bit blkif_request: segs are (gref, first_sect, last_sect)."""
-    raw = struct.pack("<BBHxxxxQQ", op, len(segs) if nr_segments is None else nr_segments,
-                      DEVID & 0xffff, rid, sector)
-    for gref, first, last in segs:
-        raw += struct.pack("<IBBxx", gref, first, last)
-    return raw.ljust(112, b"\0")
-
-
-def request32(op, rid, sector, segs):
-    """The same request as a 32-bit x86 frontend lays it out."""
-    raw = struct.pack("<BBHQQ", op, len(segs), DEVID & 0xffff, rid, sector)
-    for gref, first, last in segs:
-        raw += struct.pack("<IBBxx", gref, first, last)
-    return raw.ljust(108, b"\0")
-
-
-def indirect(op, rid, sector, nr_segments, grefs):
-    raw = struct.pack("<BBHxxxxQQHxx", OP_INDIRECT, op, nr_segments, rid, sector, DEVID & 0xffff)
-    raw += struct.pack("<8I", *(list(grefs) + [0] * (8 - len(grefs))))
-    return raw.ljust(112, b"\0")
-
-
-def discard(rid, sector, nr_sectors, flag=0):
-    return struct.pack("<BBHxxxxQQQ", OP_DISCARD, flag, DEVID & 0xffff, rid, sector,
-                       nr_sectors).ljust(112, b"\0")
-
-
-class QdiskRingTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.TemporaryDirectory()
-        self.image = os.path.join(self.tmp.name, "disk.img")
-        self.pattern = bytes((i * 7 + (i >> 9)) & 0xff for i in range(1 << 20))
-        with open(self.image, "wb") as f:
-            f.write(self.pattern * 4)  # 4 MiB
-        self.sim = Xensim(self.tmp.name, [f"{DOMID},mem=64M,vcpus=1"])
-        self.q = self.sim.qtest(DOMID)
-        self.dm = None
-
-    def tearDown(self):
-        if self.dm:
-            self.dm.stop()
-        self.sim.stop()
-        self.tmp.cleanup()
-
-    # -- xenstore, as the toolstack (dom0) --
-    def xs(self, *args, check=True):
-        env = dict(os.environ, XENSTORED_PATH=os.path.join(self.tmp.name, "xenstore"))
-        p = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=10)
-        if check and p.returncode != 0:
-            raise AssertionError(f"{args}: {p.stderr}")
-        return p.stdout.strip()
-
-    def read_key(self, path):
-        p = self.xs("xenstore-read", path, check=False)
-        return p if p else None
-
-    def wait_key(self, path, want, timeout=20):
-        deadline = time.monotonic() + timeout
-        value = None
-        while time.monotonic() < deadline:
-            value = self.read_key(path)
-            if value == want:
-                return
-            time.sleep(0.02)
-        self.fail(f"{path} is {value!r}, waited for {want!r}\n{self.dm.stderr() if self.dm else ''}")
-
-    def wait_log(self, text, timeout=10):
-        """ioreqd logs after its xenstore write: wait for the line."""
-        deadline = time.monotonic() + timeout
-        while text not in self.dm.stderr() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self.assertIn(text, self.dm.stderr())
-
-    def add_disk(self, mode="w", **overrides):
-        """The keys libxl writes for a qdisk vbd; state=1 goes last."""
-        self.xs("xenstore-write",
-                f"{FE}/backend", BE, f"{FE}/backend-id", "0", f"{FE}/state", "1",
-                f"{FE}/virtual-device", str(DEVID), f"{FE}/device-type", "disk")
-        keys = {"frontend": FE, "frontend-id": str(DOMID), "online": "1",
-                "params": f"raw:{self.image}", "mode": mode, "device-type": "disk",
-                "removable": "0"}
-        keys.update({k.replace("_", "-"): v for k, v in overrides.items()})
-        args = [x for k, v in keys.items() for x in (f"{BE}/{k}", v)]
-        self.xs("xenstore-write", *args, f"{BE}/state", "1")
-
-    def start(self, **kw):
-        self.add_disk(**kw)
-        self.dm = Ioreqd(self.tmp.name, DOMID, ["-machine", "xenfv"])
-        self.wait_key(f"{BE}/state", "2")
-
-    # -- the guest's side --
-    def grant(self, ref, gpa, readonly=False):
-        flags = GTF_permit_access | (GTF_readonly if readonly else 0)
-        self.q.ok(f"writeq {TABLE + 8 * ref:#x} {(gpa >> 12) << 32 | flags:#x}")
-
-    def write_mem(self, gpa, data):
-        for off in range(0, len(data), 1024):  # qtest lines are bounded
-            chunk = data[off:off + 1024]
-            self.q.ok(f"write {gpa + off:#x} {len(chunk)} 0x{chunk.hex()}")
-
-    def read_mem(self, gpa, n):
-        r = self.q.cmd(f"read {gpa:#x} {n}")
-        self.assertTrue(r.startswith("OK 0x"), r)
-        return bytes.fromhex(r[5:])
-
-    def connect(self, protocol="x86_64-abi", order=0, queues=1, persistent=False, extra=()):
-        """The frontend's half of the handshake; returns when Connected."""
-        self.q.ok(f"xen_gnttab_setup {TABLE:#x} 1")
-        for i in range(16):
-            self.grant(DATA_REF + i, DATA + i * PAGE)
-        self.entry = 108 if protocol == "x86_32-abi" else 112
-        pages = 1 << order
-        size = 1
-        while size * 2 <= (pages * PAGE - 64) // self.entry:
-            size *= 2
-        self.queues = []
-        keys = [f"{FE}/protocol", protocol]
-        if order:
-            keys += [f"{FE}/ring-page-order", str(order)]
-        if queues > 1:
-            keys += [f"{FE}/multi-queue-num-queues", str(queues)]
-        if persistent:
-            keys += [f"{FE}/feature-persistent", "1"]
-        for qi in range(queues):
-            ring = RING + qi * 16 * PAGE
-            self.write_mem(ring, struct.pack("<IIII", 0, 1, 0, 1))  # SHARED_RING_INIT
-            prefix = f"{FE}/queue-{qi}/" if queues > 1 else f"{FE}/"
-            for i in range(pages):
-                ref = RING_REF + 100 + qi * 16 + i
-                self.grant(ref, ring + i * PAGE)
-                name = "ring-ref" if pages == 1 else f"ring-ref{i}"
-                keys += [prefix + name, str(ref)]
-            port = self.q.ok("xen_evtchn_alloc_unbound 0")
-            keys += [prefix + "event-channel", str(port)]
-            self.queues.append({"ring": ring, "port": port, "size": size, "req_prod": 0,
-                                "rsp_cons": 0})
-        self.use_queue(0)
-        self.xs("xenstore-write", *keys, *extra, f"{FE}/state", "3")
-        self.wait_key(f"{BE}/state", "4")
-        self.xs("xenstore-write", f"{FE}/state", "4")
-
-    def use_queue(self, qi):
-        self.cur = self.queues[qi]
-
-    def slot(self, idx):
-        return self.cur["ring"] + 64 + (idx % self.cur["size"]) * self.entry
-
-    def submit(self, *reqs):
-        c = self.cur
-        for raw in reqs:
-            self.write_mem(self.slot(c["req_prod"]), raw[:self.entry])
-            c["req_prod"] += 1
-        self.q.ok(f"writel {c['ring']:#x} {c['req_prod']:#x}")
-        self.q.ok(f"xen_evtchn_send {c['port']}")
-
-    def responses(self, n, timeout=10):
-        """The next n responses as (id, op, status)."""
-        c = self.cur
-        out = []
-        deadline = time.monotonic() + timeout
-        while len(out) < n:
-            rsp_prod = struct.unpack("<I", self.read_mem(c["ring"] + 8, 4))[0]
-            while c["rsp_cons"] != rsp_prod and len(out) < n:
-                raw = self.read_mem(self.slot(c["rsp_cons"]), 12)
-                rid, op, status = struct.unpack("<QBxh", raw)
-                out.append((rid, op, status))
-                c["rsp_cons"] += 1
-            if len(out) < n:
-                if time.monotonic() > deadline:
-                    self.fail(f"only {len(out)} of {n} responses\n{self.dm.stderr()}")
-                self.q.event(timeout=0.2)
-        # Ask for an event at the next response, as a frontend does.
-        self.q.ok(f"writel {c['ring'] + 12:#x} {c['rsp_cons'] + 1:#x}")
-        return out
-
-    @property
-    def port(self):
-        return self.cur["port"]
-
-    @property
-    def req_prod(self):
-        return self.cur["req_prod"]
-
-    def one(self, raw):
-        self.submit(raw)
-        return self.responses(1)[0]
-
-    # -- tests --
+class QdiskRingTest(QdiskGuestCase):
     def test_handshake_features(self):
         self.start()
         self.assertEqual(self.read_key(f"{BE}/sectors"), str(4 * 2048))
@@ -392,7 +191,7 @@ class QdiskRingTest(unittest.TestCase):
     def test_x86_32_abi(self):
         self.start()
         self.connect(protocol="x86_32-abi")
-        self.assertEqual(self.cur["size"], 32)
+        self.assertEqual(self.cur.size, 32)
         self.write_mem(DATA, b"\x32" * PAGE)
         self.assertEqual(self.one(request32(OP_WRITE, 0x1234567890, 64, [(DATA_REF, 0, 7)])),
                          (0x1234567890, OP_WRITE, RSP_OKAY))
@@ -439,7 +238,7 @@ class QdiskRingTest(unittest.TestCase):
     def test_multi_queue_multi_page_ring(self):
         self.start()
         self.connect(order=2, queues=3)
-        self.assertEqual(self.cur["size"], 128)
+        self.assertEqual(self.cur.size, 128)
         self.assertIn("3 queue(s) of 4 ring page(s)", self.dm.stderr())
         for qi in (2, 0, 1):
             self.use_queue(qi)
