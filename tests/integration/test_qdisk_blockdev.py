@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """qdisk serving a real block device: loop devices over a file in the
 test's directory, added as libxl adds a disk (toolstack.py) and driven by
-the byte-level scripted frontend of test_qdisk_ring.py. Checks what the
+the byte-level scripted frontend of qdisk_guest.py. Checks what the
 backend reads from the device (size, logical block size, discard support
 and granularity from sysfs, read-only), that data goes through the
 device to the right place of its backing file, that flush and discard
@@ -18,12 +18,11 @@ import subprocess
 import time
 import unittest
 
-import test_qdisk_ring as ring
 import toolstack
 from ioreqd_proc import Ioreqd
-from test_qdisk_ring import (BE, DATA, DATA_REF, DEVID, DOMID, FE, OP_DISCARD, OP_FLUSH,
-                             OP_READ, OP_WRITE, PAGE, RSP_EOPNOTSUPP, RSP_ERROR, RSP_OKAY,
-                             discard, request)
+from qdisk_guest import (BE, DATA, DATA_REF, DEVID, DOMID, FE, OP_DISCARD, OP_FLUSH, OP_READ,
+                         OP_WRITE, PAGE, RSP_EOPNOTSUPP, RSP_ERROR, RSP_OKAY, QdiskGuestCase,
+                         discard, request)
 
 MIB = 1 << 20
 BLKIF_DISCARD_SECURE = 1
@@ -46,8 +45,8 @@ def sysfs_block(dev, attr):
         return f.read().strip()
 
 
-class QdiskBlockdevTest(ring.QdiskRingTest):
-    """The ring test's guest and helpers (connect, submit, one, ...) on a
+class QdiskBlockdevTest(QdiskGuestCase):
+    """The scripted guest and its helpers (connect, submit, one, ...) on a
     loop device instead of an image file."""
 
     def setUp(self):
@@ -342,12 +341,6 @@ class QdiskBlockdevTest(ring.QdiskRingTest):
         self.connect()
         self.write_mem(DATA, b"\x55" * PAGE)
         self.assertEqual(self.one(request(OP_FLUSH, 1, 8, [(DATA_REF, 0, 7)]))[2], RSP_ERROR)
-
-
-# The ring tests run in test_qdisk_ring; only the tests above run here.
-for _name in dir(ring.QdiskRingTest):
-    if _name.startswith("test_") and _name not in QdiskBlockdevTest.__dict__:
-        setattr(QdiskBlockdevTest, _name, None)
 
 
 if __name__ == "__main__":
