@@ -213,6 +213,9 @@ static void write_features(struct qdisk *d)
     xenbus_write_backend(dev, "feature-persistent", "1");
     xenbus_write_backend(dev, "feature-max-indirect-segments", "%u", QDISK_MAX_INDIRECT_SEGMENTS);
     xenbus_write_backend(dev, "max-ring-page-order", "%u", BLKIF_MAX_RING_PAGE_ORDER);
+    /* The same limit in the older scheme's unit (blkif.h note 3): FreeBSD
+     * reads it after max-ring-page-order and lets it win. */
+    xenbus_write_backend(dev, "max-ring-pages", "%u", BLKIF_MAX_RING_PAGES);
     xenbus_write_backend(dev, "multi-queue-max-queues", "%u", QDISK_MAX_QUEUES);
     xenbus_write_backend(dev, "info", "%u", vdisk_info(d));
     xenbus_write_backend(dev, "physical-sector-size", "%u", blk_io_logical_block_size(d->io));
@@ -931,18 +934,46 @@ static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int page
     return true;
 }
 
-static bool read_connect_keys(struct qdisk *d, unsigned int *pages, enum blkif_abi *abi, GError **error)
+/* The ring's size: `ring-page-order` (Citrix's scheme, Linux, Windows)
+ * and/or the deprecated `num-ring-pages` (Red Hat's and Amazon's scheme;
+ * FreeBSD writes both for a multi-page ring). Either alone is accepted;
+ * both must agree. */
+static bool read_ring_pages(struct qdisk *d, unsigned int *pages, GError **error)
 {
-    uint64_t order = 0, queues = 1, v;
-    g_autofree char *protocol = xenbus_read_frontend(d->dev, "protocol");
+    uint64_t order = 0, n = 0;
     g_autofree char *order_s = xenbus_read_frontend(d->dev, "ring-page-order");
-    g_autofree char *queues_s = xenbus_read_frontend(d->dev, "multi-queue-num-queues");
+    g_autofree char *pages_s = xenbus_read_frontend(d->dev, "num-ring-pages");
 
     if (order_s && !xenbus_parse_uint(order_s, BLKIF_MAX_RING_PAGE_ORDER, &order)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "ring-page-order '%s' is above %u",
                     order_s, BLKIF_MAX_RING_PAGE_ORDER);
         return false;
     }
+    *pages = 1u << order;
+    if (!pages_s)
+        return true;
+    if (!xenbus_parse_uint(pages_s, BLKIF_MAX_RING_PAGES, &n) || n == 0 || (n & (n - 1)) != 0) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "num-ring-pages '%s' is not a power of two in 1..%u", pages_s, BLKIF_MAX_RING_PAGES);
+        return false;
+    }
+    if (order_s && n != *pages) {
+        g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+                    "num-ring-pages '%s' disagrees with ring-page-order '%s'", pages_s, order_s);
+        return false;
+    }
+    *pages = (unsigned int)n;
+    return true;
+}
+
+static bool read_connect_keys(struct qdisk *d, unsigned int *pages, enum blkif_abi *abi, GError **error)
+{
+    uint64_t queues = 1, v;
+    g_autofree char *protocol = xenbus_read_frontend(d->dev, "protocol");
+    g_autofree char *queues_s = xenbus_read_frontend(d->dev, "multi-queue-num-queues");
+
+    if (!read_ring_pages(d, pages, error))
+        return false;
     if (queues_s && (!xenbus_parse_uint(queues_s, QDISK_MAX_QUEUES, &queues) || queues == 0)) {
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
                     "multi-queue-num-queues '%s' is not 1..%u", queues_s, QDISK_MAX_QUEUES);
@@ -952,7 +983,6 @@ static bool read_connect_keys(struct qdisk *d, unsigned int *pages, enum blkif_a
         g_set_error(error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "unknown protocol '%s'", protocol);
         return false;
     }
-    *pages = 1u << order;
     d->nr_queues = (unsigned int)queues;
     d->persistent = xenbus_read_frontend_uint(d->dev, "feature-persistent", 1, &v) && v == 1;
     /* Large sectors only for a frontend that says it copes (blkif.h). */

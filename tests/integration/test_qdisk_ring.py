@@ -29,6 +29,7 @@ class QdiskRingTest(QdiskGuestCase):
         self.assertEqual(self.read_key(f"{BE}/feature-persistent"), "1")
         self.assertEqual(self.read_key(f"{BE}/feature-max-indirect-segments"), "256")
         self.assertEqual(self.read_key(f"{BE}/max-ring-page-order"), "4")
+        self.assertEqual(self.read_key(f"{BE}/max-ring-pages"), "16")
         self.assertEqual(self.read_key(f"{BE}/multi-queue-max-queues"), "4")
         self.assertEqual(self.read_key(f"{BE}/info"), "0")
         self.assertEqual(self.read_key(f"{BE}/hotplug-status"), "connected")
