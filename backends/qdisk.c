@@ -58,6 +58,8 @@ struct qdisk_queue {
     GPtrArray *copy_in;                  /* writes of this ring batch, data still to copy in */
     GSource *copy_out_source;            /* runs copy_out after this round of completions */
     GSource *push_source;                /* publishes responses once per loop iteration */
+    GSource *resume_source;              /* takes requests again once a barrier is done */
+    bool plugged;                        /* a barrier is running: take no request */
     bool closing;                        /* disconnect: completions just finish */
 };
 
@@ -288,6 +290,19 @@ static GSourceFuncs push_source_funcs = {
     .dispatch = push_responses,
 };
 
+static bool drain_ring(struct qdisk_queue *q);
+
+static gboolean resume_ring(GSource *source, GSourceFunc cb, gpointer data)
+{
+    g_source_set_ready_time(source, -1);
+    drain_ring(((struct push_source *)source)->q);
+    return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs resume_source_funcs = {
+    .dispatch = resume_ring,
+};
+
 /* The largest request: every segment a full page. Pages of a cached
  * buffer that small requests never touch cost no memory. */
 #define BOUNCE_SIZE ((size_t)QDISK_MAX_INDIRECT_SEGMENTS * BLKIF_PAGE_SIZE)
@@ -325,10 +340,18 @@ static void release_req(struct qdisk_req *r)
 static void finish(struct qdisk_req *r, int16_t status)
 {
     struct qdisk_queue *q = r->q;
+    bool barrier = r->req.operation == BLKIF_OP_WRITE_BARRIER;
 
     if (!q->closing)
         respond(q, &r->req, status);
     release_req(r);
+    if (barrier) {
+        /* The requests behind it wait on the ring; take them in the next
+         * loop iteration (not from inside a completion). */
+        q->plugged = false;
+        if (!q->closing)
+            g_source_set_ready_time(q->resume_source, 0);
+    }
 }
 
 static void reject(struct qdisk_queue *q, const struct blkif_req *req, int16_t status, const char *why)
@@ -756,6 +779,20 @@ static const char *start_request(struct qdisk_req *r, int16_t *status)
     case BLKIF_OP_DISCARD:
         flush_copy_in(r->q);
         return start_discard(r, status);
+    case BLKIF_OP_WRITE_BARRIER:
+        /* Not offered (feature-barrier), yet Windows' crash-dump and
+         * hibernation driver sends an empty barrier for every SYNCHRONIZE
+         * CACHE whatever we advertise: served as a flush of everything
+         * written before it, and nothing behind it on this ring starts
+         * before it is done. A barrier carrying data is refused. */
+        if (r->req.nr_segments != 0) {
+            *status = BLKIF_RSP_EOPNOTSUPP;
+            return "write barrier with data (feature-barrier is not offered)";
+        }
+        flush_copy_in(r->q);
+        r->q->plugged = true;
+        submit_io(r, BLK_IO_FLUSH);
+        return NULL;
     default:
         *status = BLKIF_RSP_EOPNOTSUPP;
         return "unsupported operation";
@@ -778,7 +815,8 @@ static bool drain_ring(struct qdisk_queue *q)
     do {
         uint32_t producer = blkif_ring_read_producer(&q->ring);
         struct qdisk_req *r;
-        for (;;) {
+        /* A running barrier holds everything behind it on the ring. */
+        while (!q->plugged) {
             struct blkif_req req;
             enum blkif_take took = blkif_ring_take(&q->ring, producer, &req);
             if (took == BLKIF_TAKE_CORRUPT) {
@@ -798,7 +836,7 @@ static bool drain_ring(struct qdisk_queue *q)
         }
         flush_copy_in(q);
         blk_io_kick(d->io);
-    } while (blkif_ring_final_check(&q->ring));
+    } while (!q->plugged && blkif_ring_final_check(&q->ring));
     return true;
 }
 
@@ -860,6 +898,12 @@ static void queue_close(struct qdisk_queue *q)
         g_source_unref(q->push_source);
         q->push_source = NULL;
     }
+    if (q->resume_source) {
+        g_source_destroy(q->resume_source);
+        g_source_unref(q->resume_source);
+        q->resume_source = NULL;
+    }
+    q->plugged = false;
     if (q->port >= 0)
         hv->ops->evtchn_unbind(hv, q->port);
     q->port = -1;
@@ -928,6 +972,9 @@ static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int page
     q->push_source = g_source_new(&push_source_funcs, sizeof(struct push_source));
     ((struct push_source *)q->push_source)->q = q;
     g_source_attach(q->push_source, xenbus_context(d->dev->bus));
+    q->resume_source = g_source_new(&resume_source_funcs, sizeof(struct push_source));
+    ((struct push_source *)q->resume_source)->q = q;
+    g_source_attach(q->resume_source, xenbus_context(d->dev->bus));
     q->event_source = g_unix_fd_source_new(hv->ops->evtchn_fd(hv, q->port), G_IO_IN);
     g_source_set_callback(q->event_source, G_SOURCE_FUNC(on_queue_event), q, NULL);
     g_source_attach(q->event_source, xenbus_context(d->dev->bus));
