@@ -208,9 +208,20 @@ static void follow_frontend(struct xenbus_device *dev)
     switch (dev->frontend_state) {
     case XenbusStateInitialising:
     case XenbusStateInitWait:
-        /* A frontend starting over after Closed gets a fresh InitWait. */
-        if (dev->backend_state == XenbusStateClosed)
+        /* A frontend starting over gets a fresh InitWait: after Closed
+         * (Linux, Windows), and also straight from a connection or from
+         * Closing: FreeBSD's blkfront, resuming from a suspend even when
+         * it was cancelled, writes Initialising and then publishes a new
+         * ring without closing the old one. Whatever we had mapped is
+         * stale. (Should its Initialised come before we read its state, the
+         * old connection stays: nothing in xenstore tells them apart.) */
+        if (dev->backend_state != XenbusStateInitWait) {
+            if (dev->connected)
+                log_info(dev->bus->domid, dev->name,
+                         "the frontend started over without closing: dropping the connection");
+            disconnect(dev);
             set_state(dev, XenbusStateInitWait);
+        }
         break;
     case XenbusStateInitialised:
     case XenbusStateConnected:
