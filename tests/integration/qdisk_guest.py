@@ -13,6 +13,7 @@ steps the qdisk ring tests share:
 add_disk/start (the backend keys), connect (a Linux-style frontend
 handshake), submit/responses/one on the current queue."""
 import os
+import socket
 import struct
 import subprocess
 import tempfile
@@ -83,6 +84,92 @@ def ring_entries(pages, entry):
     while size * 2 <= (pages * PAGE - RING_HEADER) // entry:
         size *= 2
     return size
+
+
+class XenstoreError(RuntimeError):
+    pass
+
+
+class XenstoreConnection:
+    """The xenstore wire protocol (<xen/io/xs_wire.h>) on one of xensim's
+    sockets (DIR/domN.xenstore: as that guest), for frontends played in
+    Python: one round trip an operation where toolstack.Xenstore starts an
+    xs-batch process (about 90 ms under ASan). Same batch/read/read_dir."""
+
+    XS_READ, XS_TRANSACTION_START, XS_TRANSACTION_END = 2, 6, 7
+    XS_WRITE, XS_RM, XS_WATCH_EVENT, XS_ERROR = 11, 13, 15, 16
+
+    def __init__(self, path, timeout=20):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        self.sock.connect(path)
+        self.req_id = 0
+
+    def close(self):
+        self.sock.close()
+
+    def _recv(self, n):
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise XenstoreError("xenstore closed the connection")
+            buf += chunk
+        return buf
+
+    def call(self, op, payload, tx=0):
+        self.req_id += 1
+        self.sock.sendall(struct.pack("<IIII", op, self.req_id, tx, len(payload)) + payload)
+        while True:
+            op_back, _, _, n = struct.unpack("<IIII", self._recv(16))
+            body = self._recv(n)
+            if op_back != self.XS_WATCH_EVENT:
+                break
+        if op_back == self.XS_ERROR:
+            raise XenstoreError(body.rstrip(b"\0").decode())
+        return body
+
+    def _op(self, tx, op):
+        kind, path = op[0], op[1].encode() + b"\0"
+        if kind == "write":
+            self.call(self.XS_WRITE, path + op[2].encode(), tx)
+        elif kind == "rm":
+            try:
+                self.call(self.XS_RM, path, tx)
+            except XenstoreError as e:
+                if str(e) != "ENOENT":
+                    raise
+        elif kind == "read":
+            try:
+                return self.call(self.XS_READ, path, tx).decode()
+            except XenstoreError as e:
+                if str(e) != "ENOENT":
+                    raise
+                return None
+        else:
+            raise ValueError(f"unknown xenstore op {kind}")
+        return None
+
+    def batch(self, ops):
+        """ops: ("write", path, value), ("rm", path), ("read", path) in one
+        transaction (retried on EAGAIN); the reads' values (None: absent)."""
+        for _ in range(100):
+            tx = int(self.call(self.XS_TRANSACTION_START, b"\0").rstrip(b"\0"))
+            results = [self._op(tx, op) for op in ops]
+            try:
+                self.call(self.XS_TRANSACTION_END, b"T\0", tx)
+            except XenstoreError as e:
+                if str(e) == "EAGAIN":
+                    continue
+                raise
+            return [r for op, r in zip(ops, results) if op[0] == "read"]
+        raise XenstoreError("transaction kept failing with EAGAIN")
+
+    def read(self, path):
+        return self._op(0, ("read", path))
+
+    def read_dir(self, path, keys):
+        return dict(zip(keys, self.batch([("read", f"{path}/{k}") for k in keys])))
 
 
 class Guest:
