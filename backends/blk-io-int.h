@@ -68,6 +68,7 @@ struct blk_io {
     bool readonly, direct;
     uint64_t size;
     unsigned int logical_block_size, mem_align, queue_depth;
+    unsigned int physical_block_size;   /* 0: the logical block size */
     bool can_discard, can_secure_discard, volatile_cache;
     uint32_t discard_granularity, discard_alignment;
 

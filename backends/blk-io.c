@@ -447,6 +447,7 @@ static bool blockdev_ioctl_supported(int fd, unsigned long request)
 static void probe_blockdev(struct blk_io *io, const struct stat *st)
 {
     int lbs = 512, ro = 0;
+    unsigned int pbs = 0;
     uint64_t size = 0;
 
     io->is_blockdev = true;
@@ -454,6 +455,11 @@ static void probe_blockdev(struct blk_io *io, const struct stat *st)
         io->size = size;
     if (ioctl(io->fd, BLKSSZGET, &lbs) == 0 && lbs > 0)
         io->logical_block_size = block_size_class((unsigned int)lbs);
+    /* 512e disks: 512-byte sectors on 4 KiB blocks. The guest aligns its
+     * writes to the physical size when told (blkif physical-sector-size). */
+    if (ioctl(io->fd, BLKPBSZGET, &pbs) == 0 && pbs >= 512 && pbs <= 64 * 1024 &&
+        (pbs & (pbs - 1)) == 0)
+        io->physical_block_size = pbs;
     /* A read-only device opens read-write and fails each write with EPERM
      * (older kernels even let BLKDISCARD through): serve it read-only. */
     if (!io->readonly && ioctl(io->fd, BLKROGET, &ro) == 0 && ro) {
@@ -650,6 +656,10 @@ void blk_io_close(struct blk_io *io)
 
 uint64_t blk_io_size(struct blk_io *io) { return io->size; }
 unsigned int blk_io_logical_block_size(struct blk_io *io) { return io->logical_block_size; }
+unsigned int blk_io_physical_block_size(struct blk_io *io)
+{
+    return MAX(io->physical_block_size, io->logical_block_size);
+}
 unsigned int blk_io_min_io_alignment(struct blk_io *io) { return io->direct ? io->mem_align : 1; }
 bool blk_io_is_readonly(struct blk_io *io) { return io->readonly; }
 bool blk_io_is_direct(struct blk_io *io) { return io->direct; }

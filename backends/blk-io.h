@@ -85,6 +85,8 @@ uint64_t blk_io_size(struct blk_io *io);              /* bytes */
 /* Re-reads the size (resize); true when it changed, *new_size gets it. */
 bool blk_io_refresh_size(struct blk_io *io, uint64_t *new_size);
 unsigned int blk_io_logical_block_size(struct blk_io *io); /* 512 or 4096 */
+/* A power of two >= the logical block size (a block device's BLKPBSZGET). */
+unsigned int blk_io_physical_block_size(struct blk_io *io);
 unsigned int blk_io_min_io_alignment(struct blk_io *io);   /* iov_base alignment; 1 unless O_DIRECT */
 bool blk_io_is_readonly(struct blk_io *io);
 bool blk_io_is_direct(struct blk_io *io);                  /* false after a fallback to buffered */

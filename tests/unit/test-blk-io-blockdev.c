@@ -58,6 +58,7 @@ struct fake_bdev {
     /* what the device answers */
     uint64_t size;                  /* BLKGETSIZE64 */
     int lbs;                        /* BLKSSZGET */
+    unsigned int pbs;               /* BLKPBSZGET (0: fails with ENOTTY) */
     int ro;                         /* BLKROGET */
     int lbs_errno;                  /* BLKSSZGET fails with it (0: works) */
     int discard_errno;              /* 0: supported; else the support check's errno */
@@ -168,6 +169,12 @@ int __wrap_ioctl(int fd, unsigned long request, ...)
         break;
     case BLKROGET:
         *(int *)arg = fake.ro;
+        break;
+    case BLKPBSZGET:
+        if (fake.pbs)
+            *(unsigned int *)arg = fake.pbs;
+        else
+            result = -ENOTTY;
         break;
     case BLKDISCARD:
     case BLKSECDISCARD:
@@ -387,8 +394,14 @@ static int secure_discard(struct blk_io *io, uint64_t offset, uint64_t len)
  * BLKGETSIZE64 (not the file behind it), block size from BLKSSZGET. */
 static void test_geometry(gconstpointer engine)
 {
-    static const struct { int lbs, lbs_errno; unsigned int want; } cases[] = {
-        { 512, 0, 512 }, { 4096, 0, 4096 }, { 2048, 0, 4096 }, { 4096, ENOTTY, 512 },
+    static const struct { int lbs, lbs_errno; unsigned int pbs, want, want_pbs; } cases[] = {
+        { 512, 0, 0, 512, 512 }, { 4096, 0, 4096, 4096, 4096 }, { 2048, 0, 0, 4096, 4096 },
+        { 4096, ENOTTY, 0, 512, 512 },
+        { 512, 0, 4096, 512, 4096 },         /* 512e */
+        { 512, 0, 65536, 512, 65536 },
+        /* nonsense from the device: the logical size stands */
+        { 512, 0, 3000, 512, 512 }, { 512, 0, 256, 512, 512 }, { 512, 0, 1u << 20, 512, 512 },
+        { 4096, 0, 512, 4096, 4096 },
     };
     uint8_t *buf = g_malloc(8 * KIB);
 
@@ -399,9 +412,11 @@ static void test_geometry(gconstpointer engine)
 
         disk_create(&d, 3 * MIB, cases[i].lbs);
         fake.lbs_errno = cases[i].lbs_errno;
+        fake.pbs = cases[i].pbs;
         io = disk_open(&d, engine, false);
         g_assert_cmpuint(blk_io_size(io), ==, 3 * MIB);
         g_assert_cmpuint(blk_io_logical_block_size(io), ==, cases[i].want);
+        g_assert_cmpuint(blk_io_physical_block_size(io), ==, cases[i].want_pbs);
         g_assert_false(blk_io_is_readonly(io));
         /* no sysfs for the fake: a write-back cache is assumed */
         g_assert_true(blk_io_has_volatile_cache(io));
