@@ -183,6 +183,10 @@ static bool open_storage(struct qdisk *d, GError **error)
     if (!d->io)
         return false;
     d->size = blk_io_size(d->io);
+    /* Storage that cannot be written (a read-only block device or NBD
+     * export) makes the disk read-only whatever mode says, so the guest
+     * learns it from info instead of from failing writes. */
+    d->readonly = d->readonly || blk_io_is_readonly(d->io);
     return true;
 }
 
@@ -220,7 +224,7 @@ static void write_features(struct qdisk *d)
     xenbus_write_backend(dev, "max-ring-pages", "%u", BLKIF_MAX_RING_PAGES);
     xenbus_write_backend(dev, "multi-queue-max-queues", "%u", QDISK_MAX_QUEUES);
     xenbus_write_backend(dev, "info", "%u", vdisk_info(d));
-    xenbus_write_backend(dev, "physical-sector-size", "%u", blk_io_logical_block_size(d->io));
+    xenbus_write_backend(dev, "physical-sector-size", "%u", blk_io_physical_block_size(d->io));
     d->sector_size = 512;
     write_geometry(d);
 }
@@ -767,7 +771,7 @@ static const char *start_request(struct qdisk_req *r, int16_t *status)
     case BLKIF_OP_FLUSH_DISKCACHE:
         if (r->req.nr_segments > BLKIF_MAX_SEGMENTS_PER_REQUEST)
             return "segment count out of range";
-        if (r->req.nr_segments == 0 || r->q->disk->readonly) {
+        if (r->req.nr_segments == 0) {
             flush_copy_in(r->q); /* the writes before it go first */
             submit_io(r, BLK_IO_FLUSH);
             return NULL;

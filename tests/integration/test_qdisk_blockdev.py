@@ -121,7 +121,8 @@ class QdiskBlockdevTest(QdiskGuestCase):
                             "discard-alignment", "discard-secure")
         self.assertEqual(keys["sectors"], str(2 * MIB // 512))
         self.assertEqual(keys["sector-size"], "512")
-        self.assertEqual(keys["physical-sector-size"], "512")
+        self.assertEqual(keys["physical-sector-size"],
+                         sysfs_block(dev, "queue/physical_block_size"))
         self.assertEqual(keys["info"], "0")
         self.assertEqual(keys["feature-flush-cache"], "1")
         # A loop device discards by punching holes in its file.
@@ -326,16 +327,14 @@ class QdiskBlockdevTest(QdiskGuestCase):
         """losetup -r, though the toolstack says mode=w: the device decides."""
         self.check_read_only("w")
         self.assertIn("read-only device", self.dm.stderr())
+        self.assertEqual(self.backend("info")["info"], "4")  # told, not left to fail
         # A flush carrying data is a write: refused too.
         self.assertEqual(self.one(request(OP_FLUSH, 6, 8, [(DATA_REF, 0, 7)]))[2], RSP_ERROR)
         self.assertEqual(self.backing(0, 2 * PAGE), self.pattern[:2 * PAGE])
 
-    @unittest.expectedFailure
     def test_read_only_flush_with_data(self):
-        """Known qdisk.c bug: on a mode=r disk a FLUSH_DISKCACHE carrying
-        data only flushes and answers OKAY, so the guest believes the write
-        was done (start_request skips the write when the disk is read-only).
-        Remove expectedFailure with the fix."""
+        """On a mode=r disk a FLUSH_DISKCACHE carrying data is a write:
+        refused, never a bare flush answered OKAY with the data dropped."""
         dev = self.attach("-r")
         self.serve(dev, mode="r")
         self.connect()
