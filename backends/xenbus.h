@@ -5,6 +5,7 @@
  * online, and walk the backend's half of the XenbusState handshake with
  * the frontend in /local/domain/DOMID/device/..., including every
  * shortened path either side may take (reconnect after Closed, a frontend
+ * back in Initialising from any state as FreeBSD's is after a resume, one
  * that jumps straight to Connected, one that never appears, online=0).
  *
  * Device types plug in through xenbus_device_ops; qdisk is the first.
