@@ -45,6 +45,11 @@ LOADS = [  # name, fio rw, block size, target ratio, unit
     ("seqread-1m", "read", "1m", 0.95, "mbps"),
     ("seqwrite-1m", "write", "1m", 0.95, "mbps"),
 ]
+VARIANTS = {  # label, persistent grants, queues
+    "persistent-1": ("persistent, 1 queue", True, 1),
+    "copy-1": ("grant copy, 1 queue", False, 1),
+    "persistent-4": ("persistent, 4 queues", True, 4),
+}
 
 
 def report(line):
@@ -136,11 +141,19 @@ def main():
     ap.add_argument("--qd", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=2)
     ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--loads", default=",".join(x[0] for x in LOADS),
+                    help="comma-separated workloads to run (default: all)")
+    ap.add_argument("--variants", default="persistent-1,copy-1,persistent-4",
+                    help="comma-separated ring variants: persistent-1, copy-1, persistent-4")
     ap.add_argument("--verbose", action="store_true", help="print ioreqd's disk lines")
     ap.add_argument("--evtchn", choices=["direct", "text"], default="direct",
                     help="how the test frontend signals: its eventfds (a guest's hypercall) "
                          "or text lines relayed by xensim")
     args = ap.parse_args()
+    unknown = set(args.loads.split(",")) - {x[0] for x in LOADS}
+    unknown |= set(args.variants.split(",")) - set(VARIANTS)
+    if unknown:
+        ap.error(f"unknown workload or variant: {', '.join(sorted(unknown))}")
     args.build = os.path.abspath(args.build)
     toolstack.XS_BATCH = os.path.join(args.build, "tests", "integration", "xs-batch")
     if not shutil.which("fio"):
@@ -151,9 +164,8 @@ def main():
         report(f"qdisk: image {args.size_mib} MiB in {args.dir}, O_DIRECT, queue depth {args.qd}, "
                f"{args.seconds:g} s per run, median of {args.rounds} fio-bracketed rounds")
         make_image(image, args.size_mib)
-        variants = [("persistent, 1 queue", True, 1), ("grant copy, 1 queue", False, 1),
-                    ("persistent, 4 queues", True, 4)]
-        for name, rw, bs, target, unit in LOADS:
+        variants = [VARIANTS[v] for v in args.variants.split(",")]
+        for name, rw, bs, target, unit in [x for x in LOADS if x[0] in args.loads.split(",")]:
             fio_runs, ring_runs = [], {label: [] for label, _, _ in variants}
             for _ in range(args.rounds):
                 per_variant, peers = bracketed(args, image, name, rw, bs, variants)
