@@ -805,6 +805,14 @@ static const char *start_request(struct qdisk_req *r, int16_t *status)
 
 /* blkif_ring_take never lets more than a ring of requests be unanswered,
  * so a slot is always free when a request was taken; NULL is defence. */
+/* Requests handed to the kernel together. A frontend refills its ring in
+ * waves (a full ring after a round of responses); submitting the whole
+ * wave in one call holds the first request until the last is prepared and
+ * keeps the storage idle meanwhile, so the waves never overlap. Batches of
+ * 4 took 4 KiB random reads at queue depth 32 from 0.78 to 0.91-0.94 of
+ * fio (docs/performance.md); 1 and 2 were no better, 16 gave 0.81. */
+#define QDISK_SUBMIT_BATCH 4
+
 static struct qdisk_req *free_slot(struct qdisk_queue *q)
 {
     return q->nr_free ? &q->reqs[q->free_reqs[--q->nr_free]] : NULL;
@@ -815,6 +823,7 @@ static struct qdisk_req *free_slot(struct qdisk_queue *q)
 static bool drain_ring(struct qdisk_queue *q)
 {
     struct qdisk *d = q->disk;
+    unsigned int taken = 0;
 
     do {
         uint32_t producer = blkif_ring_read_producer(&q->ring);
@@ -836,6 +845,10 @@ static bool drain_ring(struct qdisk_queue *q)
             if (why) {
                 reject(q, &r->req, status, why);
                 release_req(r);
+            }
+            if (++taken % QDISK_SUBMIT_BATCH == 0) {
+                flush_copy_in(q);
+                blk_io_kick(d->io);
             }
         }
         flush_copy_in(q);
