@@ -803,8 +803,6 @@ static const char *start_request(struct qdisk_req *r, int16_t *status)
     }
 }
 
-/* blkif_ring_take never lets more than a ring of requests be unanswered,
- * so a slot is always free when a request was taken; NULL is defence. */
 /* Requests handed to the kernel together. A frontend refills its ring in
  * waves (a full ring after a round of responses); submitting the whole
  * wave in one call holds the first request until the last is prepared and
@@ -813,6 +811,8 @@ static const char *start_request(struct qdisk_req *r, int16_t *status)
  * fio (docs/performance.md); 1 and 2 were no better, 16 gave 0.81. */
 #define QDISK_SUBMIT_BATCH 4
 
+/* blkif_ring_take never lets more than a ring of requests be unanswered,
+ * so a slot is always free when a request was taken; NULL is defence. */
 static struct qdisk_req *free_slot(struct qdisk_queue *q)
 {
     return q->nr_free ? &q->reqs[q->free_reqs[--q->nr_free]] : NULL;
