@@ -143,15 +143,16 @@ def main():
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--loads", default=",".join(x[0] for x in LOADS),
                     help="comma-separated workloads to run (default: all)")
-    ap.add_argument("--variants", default="persistent-1,copy-1,persistent-4",
-                    help="comma-separated ring variants: persistent-1, copy-1, persistent-4")
+    ap.add_argument("--variants", default=",".join(VARIANTS),
+                    help=f"comma-separated ring variants (default: all of {', '.join(VARIANTS)})")
     ap.add_argument("--verbose", action="store_true", help="print ioreqd's disk lines")
     ap.add_argument("--evtchn", choices=["direct", "text"], default="direct",
                     help="how the test frontend signals: its eventfds (a guest's hypercall) "
                          "or text lines relayed by xensim")
     args = ap.parse_args()
-    unknown = set(args.loads.split(",")) - {x[0] for x in LOADS}
-    unknown |= set(args.variants.split(",")) - set(VARIANTS)
+    args.loads, args.variants = args.loads.split(","), args.variants.split(",")
+    unknown = set(args.loads) - {x[0] for x in LOADS}
+    unknown |= set(args.variants) - set(VARIANTS)
     if unknown:
         ap.error(f"unknown workload or variant: {', '.join(sorted(unknown))}")
     args.build = os.path.abspath(args.build)
@@ -164,8 +165,8 @@ def main():
         report(f"qdisk: image {args.size_mib} MiB in {args.dir}, O_DIRECT, queue depth {args.qd}, "
                f"{args.seconds:g} s per run, median of {args.rounds} fio-bracketed rounds")
         make_image(image, args.size_mib)
-        variants = [VARIANTS[v] for v in args.variants.split(",")]
-        for name, rw, bs, target, unit in [x for x in LOADS if x[0] in args.loads.split(",")]:
+        variants = [VARIANTS[v] for v in args.variants]
+        for name, rw, bs, target, unit in [x for x in LOADS if x[0] in args.loads]:
             fio_runs, ring_runs = [], {label: [] for label, _, _ in variants}
             for _ in range(args.rounds):
                 per_variant, peers = bracketed(args, image, name, rw, bs, variants)
