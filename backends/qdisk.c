@@ -8,7 +8,9 @@
  * Data moves one of two ways:
  * - persistent grants (when both sides agree): each page the frontend
  *   uses is mapped once and kept; the engine reads and writes straight
- *   into guest memory;
+ *   into guest memory, except that requests of QDISK_GATHER_MIN_BYTES and
+ *   more are copied (memcpy) through a huge-page bounce buffer, which the
+ *   kernel sends as one segment instead of one per scattered page;
  * - otherwise, or when the pool is full: grant copy between the guest's
  *   pages and a bounce buffer, batched into one call per request.
  */
@@ -18,6 +20,7 @@
 #include <glib-unix.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "backends/blk-io.h"
 #include "backends/blkif-ring.h"
@@ -38,6 +41,8 @@ struct qdisk_req {
     struct iovec *iov;                   /* one per segment (zero-copy) or one (bounce) */
     unsigned int iovcnt;
     void *bounce;                        /* NULL when zero-copy */
+    struct iovec *guest_iov;             /* gathered: the mapped guest pages behind bounce */
+    unsigned int guest_iovcnt;
     bool flush_after_write;              /* FLUSH_DISKCACHE carrying data */
 };
 
@@ -53,7 +58,10 @@ struct qdisk_queue {
     uint32_t *free_reqs;                 /* indexes of unused slots, a stack */
     uint32_t nr_free;
     GHashTable *pgrants;                 /* gref -> struct pgrant */
-    GPtrArray *bounce_cache;             /* free BOUNCE_SIZE buffers */
+    GPtrArray *bounce_cache;             /* free buffers of bounce_arena */
+    uint8_t *bounce_arena;               /* QDISK_BOUNCE_CACHE buffers, huge-page backed */
+    void *arena_map;                     /* the mapping it was carved from */
+    unsigned int arena_handed;           /* buffers of it given out so far */
     GPtrArray *copy_out;                 /* reads done, data still to copy to the guest */
     GPtrArray *copy_in;                  /* writes of this ring batch, data still to copy in */
     GSource *copy_out_source;            /* runs copy_out after this round of completions */
@@ -311,22 +319,65 @@ static GSourceFuncs resume_source_funcs = {
  * buffer that small requests never touch cost no memory. */
 #define BOUNCE_SIZE ((size_t)QDISK_MAX_INDIRECT_SEGMENTS * BLKIF_PAGE_SIZE)
 
+/* Bounce buffers are carved from one arena per queue, 2 MiB aligned and
+ * marked for transparent huge pages, so each buffer is physically
+ * contiguous: the kernel then sends a 1 MiB request as one segment, where
+ * 256 scattered pages (granted pages are scattered) exceed a device's
+ * segment limit (254 on virtio-blk), are split in two and cannot merge
+ * with their neighbours. Address space only until a buffer is used. */
+#define ARENA_ALIGN ((size_t)2 << 20)
+#define ARENA_SIZE ((size_t)QDISK_BOUNCE_CACHE * BOUNCE_SIZE)
+
+static uint8_t *arena_take(struct qdisk_queue *q)
+{
+    if (!q->arena_map) {
+        void *p = mmap(NULL, ARENA_SIZE + ARENA_ALIGN, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (p == MAP_FAILED)
+            return NULL;
+        q->arena_map = p;
+        q->bounce_arena = (uint8_t *)(((uintptr_t)p + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1));
+        /* Without THP the buffers still work, as ordinary pages. */
+        (void)madvise(q->bounce_arena, ARENA_SIZE, MADV_HUGEPAGE);
+    }
+    if (q->arena_handed == QDISK_BOUNCE_CACHE)
+        return NULL;
+    return q->bounce_arena + (size_t)q->arena_handed++ * BOUNCE_SIZE;
+}
+
+static bool in_arena(const struct qdisk_queue *q, const void *buf)
+{
+    return q->bounce_arena && (const uint8_t *)buf >= q->bounce_arena &&
+           (const uint8_t *)buf < q->bounce_arena + ARENA_SIZE;
+}
+
+static void arena_free(struct qdisk_queue *q)
+{
+    if (q->arena_map)
+        munmap(q->arena_map, ARENA_SIZE + ARENA_ALIGN);
+    q->arena_map = NULL;
+    q->bounce_arena = NULL;
+    q->arena_handed = 0;
+}
+
 static void bounce_put(struct qdisk_queue *q, void *buf)
 {
-    if (!buf)
-        return;
-    if (q->bounce_cache && q->bounce_cache->len < QDISK_BOUNCE_CACHE)
+    if (in_arena(q, buf))
         g_ptr_array_add(q->bounce_cache, buf);
     else
         free(buf);
 }
 
+/* From the arena; beyond it (more large requests in flight than the
+ * arena holds) an ordinary buffer, freed after its request. */
 static void *bounce_get(struct qdisk_queue *q)
 {
     void *buf = NULL;
 
-    if (q->bounce_cache && q->bounce_cache->len)
+    if (q->bounce_cache->len)
         return g_ptr_array_steal_index_fast(q->bounce_cache, q->bounce_cache->len - 1);
+    if ((buf = arena_take(q)))
+        return buf;
     return posix_memalign(&buf, BLKIF_PAGE_SIZE, BOUNCE_SIZE) == 0 ? buf : NULL;
 }
 
@@ -335,6 +386,8 @@ static void release_req(struct qdisk_req *r)
     bounce_put(r->q, r->bounce);
     g_free(r->indirect_segs);
     g_free(r->iov);
+    g_free(r->guest_iov);
+    r->guest_iov = NULL;
     r->bounce = NULL;
     r->indirect_segs = NULL;
     r->iov = NULL;
@@ -494,6 +547,38 @@ static bool setup_bounce(struct qdisk_req *r)
     return true;
 }
 
+/* A large request on persistent pages goes through a bounce buffer (by
+ * memcpy: the pages are mapped already) rather than straight to the
+ * kernel: see ARENA_SIZE for why contiguity matters at this size. */
+static bool gather_into_bounce(struct qdisk_req *r, bool write)
+{
+    struct iovec *guest = r->iov;
+    unsigned int n = r->iovcnt;
+
+    if (!setup_bounce(r))
+        return false; /* stays zero-copy */
+    r->guest_iov = guest;
+    r->guest_iovcnt = n;
+    if (write) {
+        uint8_t *to = r->bounce;
+        for (unsigned int i = 0; i < n; i++) {
+            memcpy(to, guest[i].iov_base, guest[i].iov_len);
+            to += guest[i].iov_len;
+        }
+    }
+    return true;
+}
+
+static void scatter_from_bounce(struct qdisk_req *r)
+{
+    const uint8_t *from = r->bounce;
+
+    for (unsigned int i = 0; i < r->guest_iovcnt; i++) {
+        memcpy(r->guest_iov[i].iov_base, from, r->guest_iov[i].iov_len);
+        from += r->guest_iov[i].iov_len;
+    }
+}
+
 /* ---- request life ---- */
 
 static void on_io_done(struct blk_io_req *io, int result);
@@ -602,6 +687,11 @@ static void on_io_done(struct blk_io_req *io, int result)
         r->flush_after_write = false;
         submit_io(r, BLK_IO_FLUSH);
         blk_io_kick(d->io);
+        return;
+    }
+    if (result == 0 && io->op == BLK_IO_READ && r->guest_iov) {
+        scatter_from_bounce(r);
+        finish(r, BLKIF_RSP_OKAY);
         return;
     }
     if (result == 0 && io->op == BLK_IO_READ && r->bounce) {
@@ -718,7 +808,10 @@ static const char *start_rw(struct qdisk_req *r, bool write)
         return why;
     if (write && d->readonly)
         return "write to a read-only disk";
-    if (!map_zero_copy(r)) {
+    if (map_zero_copy(r)) {
+        if (r->bytes >= QDISK_GATHER_MIN_BYTES)
+            gather_into_bounce(r, write);
+    } else {
         if (!setup_bounce(r))
             return "out of memory";
         if (write) {
@@ -937,6 +1030,7 @@ static void queue_close(struct qdisk_queue *q)
         g_ptr_array_free(q->bounce_cache, TRUE);
         q->bounce_cache = NULL;
     }
+    arena_free(q);
     if (q->ring_mem)
         hv->ops->grant_unmap(hv, q->ring_mem, q->ring_pages);
     q->ring_mem = NULL;
@@ -983,7 +1077,7 @@ static bool queue_open(struct qdisk *d, struct qdisk_queue *q, unsigned int page
         q->free_reqs[i] = q->ring.size - 1 - i;
     q->nr_free = q->ring.size;
     q->pgrants = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
-    q->bounce_cache = g_ptr_array_new_with_free_func(free);
+    q->bounce_cache = g_ptr_array_sized_new(QDISK_BOUNCE_CACHE);
     q->copy_out = g_ptr_array_new();
     q->copy_in = g_ptr_array_new();
     q->push_source = g_source_new(&push_source_funcs, sizeof(struct push_source));
