@@ -14,11 +14,14 @@ queues. Targets (issue 6): random read >= 0.9 of fio's IOPS, sequential
 timing.
 
 Method: the virtual disk here is host-cached and its speed drifts by a
-factor of two within a minute, so every ring measurement is bracketed by
+factor of two within seconds, so every ring measurement is bracketed by
 two fio measurements of the same workload (fio, ring, fio, ring, ...) and
-compared with their mean; the ratio printed is the median of --rounds such
-bracketed ratios, with their range, and beside it the pooled ratio (all of
-the ring's work over all of the brackets' means).
+compared with their mean. The ring side stays connected across its
+--rounds windows (the frontend starts each when told), so a window is as
+short as a fio run and no setup sits between a window and its brackets.
+The ratio printed is the median of the bracketed ratios, with their range,
+and beside it the pooled ratio (all of the ring's work over all of the
+brackets' means).
 """
 import argparse
 import json
@@ -67,64 +70,90 @@ def run_fio(image, rw, bs, qd, seconds):
     return {"iops": side["iops"], "mbps": side["bw_bytes"] / 1e6}
 
 
-def run_ring(args, image, persistent, queues, load):
-    tmp = tempfile.mkdtemp(prefix="qdisk-bench-")
-    sim = Xensim(tmp, [f"{DOMID},mem=512M,vcpus=2"],
-                 binary=os.path.join(args.build, "contrib", "xensim", "xensim"))
-    dm = None
-    try:
-        xs = toolstack.Xenstore(tmp)
-        log = open(os.path.join(tmp, "ioreqd.log"), "w")
-        dm = subprocess.Popen(
+class RingSession:
+    """One connection of the test frontend through ioreqd to the image,
+    kept up across windows: window() times one run of the workload (the
+    frontend's --bench-windows waits for a line on stdin before each)."""
+
+    def __init__(self, args, image, persistent, queues, load):
+        self.load, self.tmp = load, tempfile.mkdtemp(prefix="qdisk-bench-")
+        self.sim = Xensim(self.tmp, [f"{DOMID},mem=512M,vcpus=2"],
+                          binary=os.path.join(args.build, "contrib", "xensim", "xensim"))
+        self.dm = self.front = None
+        try:
+            self._start(args, image, persistent, queues)
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self, args, image, persistent, queues):
+        xs = toolstack.Xenstore(self.tmp)
+        log = open(os.path.join(self.tmp, "ioreqd.log"), "w")
+        self.dm = subprocess.Popen(
             [os.path.join(args.build, "ioreqd"), "-xen-domid", str(DOMID), "-accel",
-             f"xensim,dir={tmp}", "-display", "none", "-nodefaults", "-machine", "xenfv"],
+             f"xensim,dir={self.tmp}", "-display", "none", "-nodefaults", "-machine", "xenfv"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, text=True)
         toolstack.add_qdisk(xs, DOMID, DEVID, image, direct_io_safe=True)
         _, ok = toolstack.wait_backend_state(xs, DOMID, DEVID, [2])
         if not ok:
             raise RuntimeError("the backend did not reach InitWait")
-        cmd = [os.path.join(args.build, "tests", "blkfront", "blkfront"), "--dir", tmp,
+        cmd = [os.path.join(args.build, "tests", "blkfront", "blkfront"), "--dir", self.tmp,
                "--domid", str(DOMID), "--devid", str(DEVID), "--gpa-base", "0x1000000",
                "--gpa-size", "0x10000000", "--mode", "bench", "--queue-depth", str(args.qd),
                "--persistent", "on" if persistent else "off", "--queues", str(queues),
-               "--bench-seconds", str(args.seconds), "--bench-loads", load,
-               "--evtchn", args.evtchn]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=600,
-                             env=dict(os.environ, XS_BATCH=toolstack.XS_BATCH))
-        if out.returncode != 0:
-            raise RuntimeError(f"blkfront failed: {out.stdout}{out.stderr}")
-        if args.verbose:
-            with open(os.path.join(tmp, "ioreqd.log")) as f:
-                for line in f:
-                    if "vbd" in line and ("connected" in line or "bytes" in line):
-                        report("   ioreqd: " + line.strip())
-        m = re.search(r"bench: (\S+) qd=\d+ request=\d+ iops=([\d.]+) mbps=([\d.]+)", out.stdout)
-        if not m or m.group(1) != load:
-            raise RuntimeError(f"blkfront printed no {load} result: {out.stdout}")
-        return {"iops": float(m.group(2)), "mbps": float(m.group(3))}
-    finally:
-        if dm:
-            dm.terminate()
-            dm.wait(timeout=20)
-        sim.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+               "--bench-seconds", str(args.seconds), "--bench-loads", self.load,
+               "--bench-windows", str(args.rounds), "--evtchn", args.evtchn]
+        self.front = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True,
+                                      env=dict(os.environ, XS_BATCH=toolstack.XS_BATCH))
+
+    def window(self):
+        self.front.stdin.write("go\n")
+        self.front.stdin.flush()
+        seen = []
+        for line in self.front.stdout:
+            seen.append(line)
+            m = re.search(r"bench: (\S+) qd=\d+ request=\d+ iops=([\d.]+) mbps=([\d.]+)", line)
+            if m and m.group(1) == self.load:
+                return {"iops": float(m.group(2)), "mbps": float(m.group(3))}
+            if line.startswith("bench:"):
+                break
+        raise RuntimeError(f"blkfront printed no {self.load} result: {''.join(seen)}")
+
+    def close(self):
+        if self.front:
+            self.front.stdin.close()
+            try:
+                self.front.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.front.kill()
+        if self.dm:
+            self.dm.terminate()
+            self.dm.wait(timeout=20)
+        self.sim.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def bracketed(args, image, load, rw, bs, variants):
-    """One round of one workload: fio, then each variant followed by fio
-    again; each variant is compared with the mean of the fio runs on either
-    side of it. Returns {label: (figures, ratio)} and the fio figures."""
+def bracketed(args, image, load, rw, bs, persistent, queues):
+    """One variant of one workload: fio, then --rounds windows of the ring
+    path on one connection, each followed by fio again; each window is
+    compared with the mean of the fio runs on either side of it. Returns
+    [(figures, ratio)] and the fio figures."""
     _, _, _, _, unit = next(x for x in LOADS if x[0] == load)
-    before = run_fio(image, rw, bs, args.qd, args.seconds)
-    peers, out = [before], {}
-    for label, persistent, queues in variants:
-        got = run_ring(args, image, persistent, queues, load)
-        after = run_fio(image, rw, bs, args.qd, args.seconds)
-        peer = (before[unit] + after[unit]) / 2
-        out[label] = (got, got[unit] / peer if peer else 0.0)
-        peers.append(after)
-        before = after
-    return out, peers
+    ring = RingSession(args, image, persistent, queues, load)
+    try:
+        before = run_fio(image, rw, bs, args.qd, args.seconds)
+        peers, out = [before], []
+        for _ in range(args.rounds):
+            got = ring.window()
+            after = run_fio(image, rw, bs, args.qd, args.seconds)
+            peer = (before[unit] + after[unit]) / 2
+            out.append((got, got[unit] / peer if peer else 0.0))
+            peers.append(after)
+            before = after
+        return out, peers
+    finally:
+        ring.close()
 
 
 def median_of(runs):
@@ -139,8 +168,9 @@ def main():
     ap.add_argument("--dir", default="/var/tmp", help="where the image lives (real storage)")
     ap.add_argument("--size-mib", type=int, default=1024)
     ap.add_argument("--qd", type=int, default=32)
-    ap.add_argument("--seconds", type=float, default=2)
-    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--seconds", type=float, default=1.5, help="per timed run")
+    ap.add_argument("--rounds", type=int, default=15,
+                    help="ring windows per variant and workload, each bracketed by fio")
     ap.add_argument("--loads", default=",".join(x[0] for x in LOADS),
                     help="comma-separated workloads to run (default: all)")
     ap.add_argument("--variants", default=",".join(VARIANTS),
@@ -163,16 +193,14 @@ def main():
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="qdisk-bench-") as d:
         image = os.path.join(d, "disk.img")
         report(f"qdisk: image {args.size_mib} MiB in {args.dir}, O_DIRECT, queue depth {args.qd}, "
-               f"{args.seconds:g} s per run, median of {args.rounds} fio-bracketed rounds")
+               f"{args.seconds:g} s per run, median of {args.rounds} fio-bracketed windows")
         make_image(image, args.size_mib)
         variants = [VARIANTS[v] for v in args.variants]
         for name, rw, bs, target, unit in [x for x in LOADS if x[0] in args.loads]:
-            fio_runs, ring_runs = [], {label: [] for label, _, _ in variants}
-            for _ in range(args.rounds):
-                per_variant, peers = bracketed(args, image, name, rw, bs, variants)
+            fio_runs, ring_runs = [], {}
+            for label, persistent, queues in variants:
+                ring_runs[label], peers = bracketed(args, image, name, rw, bs, persistent, queues)
                 fio_runs += peers
-                for label, result in per_variant.items():
-                    ring_runs[label].append(result)
             fio = median_of(fio_runs)
             report(f"{name}: fio {fio[unit]:,.1f} {unit} (median of {len(fio_runs)} runs, "
                    f"{min(r[unit] for r in fio_runs):,.0f}-{max(r[unit] for r in fio_runs):,.0f})")

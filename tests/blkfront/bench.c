@@ -3,6 +3,9 @@
  * bench: 4 KiB random reads at the queue depth, then 1 MiB sequential
  * reads and writes (as large as the negotiated segments allow). Data stays
  * in the guest pages: nothing is copied, only the ring path is timed.
+ * With --bench-windows N each workload is timed N times on the one
+ * connection, each window started by a line on stdin, so that a driver
+ * can run its peer between windows (tests/bench/qdisk.py).
  */
 #include <glib.h>
 #include <inttypes.h>
@@ -97,6 +100,14 @@ static bool load_selected(const struct mode_opts *m, const char *name)
     return found;
 }
 
+/* The driver's go-ahead for the next window: any line on stdin. */
+static bool wait_for_go(void)
+{
+    char line[64];
+
+    return fgets(line, sizeof(line), stdin) != NULL;
+}
+
 int mode_bench(struct blkfront *bf, const struct mode_opts *m)
 {
     uint32_t big = MIN(bf->max_segs, 256u) * 8u; /* 1 MiB with 256 segments */
@@ -115,16 +126,22 @@ int mode_bench(struct blkfront *bf, const struct mode_opts *m)
         qd += bf->q[i].depth;
     int status = 0;
     for (size_t i = 0; i < G_N_ELEMENTS(loads) && !status; i++) {
-        struct run r = { 0 };
         if (!load_selected(m, loads[i].name))
             continue;
-        if (!run_workload(bf, &loads[i], m->bench_seconds, rand, &r)) {
-            status = 1;
-            break;
+        for (uint64_t w = 0; w < m->bench_windows && !status; w++) {
+            struct run r = { 0 };
+            if (m->bench_windows > 1 && !wait_for_go()) {
+                printf("bench: stdin closed before window %" PRIu64 "\n", w + 1);
+                status = 1;
+            } else if (!run_workload(bf, &loads[i], m->bench_seconds, rand, &r)) {
+                status = 1;
+            } else {
+                printf("bench: %s qd=%u request=%u iops=%.0f mbps=%.1f\n", loads[i].name, qd,
+                       loads[i].sectors * 512, (double)r.done / r.seconds,
+                       (double)r.bytes / r.seconds / 1e6);
+                fflush(stdout);
+            }
         }
-        printf("bench: %s qd=%u request=%u iops=%.0f mbps=%.1f\n", loads[i].name, qd,
-               loads[i].sectors * 512, (double)r.done / r.seconds,
-               (double)r.bytes / r.seconds / 1e6);
     }
     g_rand_free(rand);
     return status;

@@ -36,6 +36,7 @@ static void usage(FILE *f)
           "modes:\n"
           "  --ops N --seed N --max-sectors N --span-sectors N --discard-zeroes   (verify, disappear)\n"
           "  --bench-seconds S  --bench-loads randread-4k,seqread-1m,seqwrite-1m  (bench)\n"
+          "  --bench-windows N  timed runs per workload, each after a line on stdin (bench)\n"
           "  --raw-cases a,b,...                                                  (raw)\n"
           "  --linger SECONDS   stay connected after the mode (tests poke the device)\n",
           f);
@@ -102,8 +103,8 @@ enum {
     OPT_DIR = 256, OPT_DOMID, OPT_DEVID, OPT_GPA_BASE, OPT_GPA_SIZE, OPT_MODE, OPT_PROTOCOL,
     OPT_QUEUES, OPT_ORDER, OPT_PERSISTENT, OPT_FLUSH, OPT_DISCARD, OPT_INDIRECT, OPT_MAX_SEGS,
     OPT_DEPTH, OPT_CONNECT_TIMEOUT, OPT_IO_TIMEOUT, OPT_OPS, OPT_SEED, OPT_MAX_SECTORS,
-    OPT_SPAN, OPT_DISCARD_ZEROES, OPT_BENCH_SECONDS, OPT_BENCH_LOADS, OPT_RAW_CASES, OPT_GRANT_REFS,
-    OPT_SHARED_GNTTAB, OPT_LINGER, OPT_EVTCHN, OPT_HELP,
+    OPT_SPAN, OPT_DISCARD_ZEROES, OPT_BENCH_SECONDS, OPT_BENCH_LOADS, OPT_BENCH_WINDOWS,
+    OPT_RAW_CASES, OPT_GRANT_REFS, OPT_SHARED_GNTTAB, OPT_LINGER, OPT_EVTCHN, OPT_HELP,
 };
 
 static const struct option long_opts[] = {
@@ -131,6 +132,7 @@ static const struct option long_opts[] = {
     { "discard-zeroes", no_argument, NULL, OPT_DISCARD_ZEROES },
     { "bench-seconds", required_argument, NULL, OPT_BENCH_SECONDS },
     { "bench-loads", required_argument, NULL, OPT_BENCH_LOADS },
+    { "bench-windows", required_argument, NULL, OPT_BENCH_WINDOWS },
     { "raw-cases", required_argument, NULL, OPT_RAW_CASES },
     { "grant-refs", required_argument, NULL, OPT_GRANT_REFS },
     { "shared-grant-table", required_argument, NULL, OPT_SHARED_GNTTAB },
@@ -214,6 +216,7 @@ static bool apply_opt(struct cli *c, int opt, const char *a)
         return seconds_ms(a, &ms) && ((m->bench_seconds = ms / 1000.0), true);
     }
     case OPT_BENCH_LOADS: return bench_loads_valid(a) && ((m->bench_loads = a), true);
+    case OPT_BENCH_WINDOWS: return num(a, &m->bench_windows) && m->bench_windows >= 1;
     case OPT_RAW_CASES: m->raw_cases = a; return true;
     case OPT_GRANT_REFS: return grant_refs(a, o);
     case OPT_LINGER: return seconds_ms(a, &c->linger_ms);
@@ -234,7 +237,8 @@ static const char *option_name(int val)
 static bool parse(int argc, char **argv, struct cli *c)
 {
     blkfront_opts_init(&c->o);
-    c->m = (struct mode_opts){ .ops = 2000, .seed = 1, .max_sectors = 128, .bench_seconds = 2 };
+    c->m = (struct mode_opts){ .ops = 2000, .seed = 1, .max_sectors = 128, .bench_seconds = 2,
+                               .bench_windows = 1 };
     c->mode = "connect";
     int opt;
     while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {

@@ -14,6 +14,7 @@ struct mode_opts {
     bool discard_zeroes;     /* verify: discarded sectors read back as zero */
     double bench_seconds;    /* per bench workload */
     const char *bench_loads; /* comma-separated, NULL: all */
+    uint64_t bench_windows;  /* timed runs per workload; > 1: each waits for a line on stdin */
     const char *raw_cases;   /* comma-separated, NULL: all */
 };
 
