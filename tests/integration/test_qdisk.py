@@ -95,13 +95,14 @@ class QdiskGuest:
                 "--shared-grant-table", hex(GRANT_TABLE), "--grant-refs", f"{first}:{refs}",
                 "--connect-timeout", "20", "--io-timeout", "20"] + list(args)
 
-    def start_blkfront(self, mode, *args, devid=XVDA, refs=1024):
-        return subprocess.Popen(self.blkfront_args(mode, devid, refs, args),
+    def start_blkfront(self, mode, *args, devid=XVDA, refs=1024, stdin=subprocess.DEVNULL):
+        return subprocess.Popen(self.blkfront_args(mode, devid, refs, args), stdin=stdin,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-    def blkfront(self, mode, *args, devid=XVDA, refs=1024, timeout=120):
-        p = self.start_blkfront(mode, *args, devid=devid, refs=refs)
-        out, err = p.communicate(timeout=timeout)
+    def blkfront(self, mode, *args, devid=XVDA, refs=1024, timeout=120, input=None):
+        p = self.start_blkfront(mode, *args, devid=devid, refs=refs,
+                                stdin=subprocess.DEVNULL if input is None else subprocess.PIPE)
+        out, err = p.communicate(input=input, timeout=timeout)
         return BlkfrontRun(p.returncode, out, err)
 
     def close(self):
@@ -298,6 +299,27 @@ class QdiskTest(unittest.TestCase):
             r = g.blkfront("bench", *small, "--bench-loads", bad, devid=dev, refs=1)
             self.assertEqual(r.returncode, 2, r)
             self.assertIn(f"bad value for --bench-loads: {bad}", r.stderr, r)
+
+    def test_bench_windows_wait_for_stdin(self):
+        """--bench-windows: one result per line the driver sends; the
+        driver going away before the last window is a failure, not a hang."""
+        with QdiskGuest(type(self)) as g:  # its own RAM regions
+            g.test = self
+            self.windows_on(g, disk(9), disk(10))
+
+    def windows_on(self, g, dev, other):
+        g.add_disk(dev)
+        g.add_disk(other)
+        small = ("--queues", "1", "--queue-depth", "2", "--bench-seconds", "0.1",
+                 "--bench-loads", "randread-4k", "--bench-windows", "3")
+        r = g.blkfront("bench", *small, devid=dev, refs=64, input="go\ngo\ngo\n")
+        self.assertEqual(r.returncode, 0, r)
+        self.assertEqual(sum(line.startswith("bench: randread-4k ") for line in r.lines), 3, r)
+        r = g.blkfront("bench", *small, devid=other, refs=64, input="go\n")
+        self.assertEqual(r.returncode, 1, r)
+        self.assertIn("bench: stdin closed before window 2", r.lines, r)
+        r = g.blkfront("bench", *small[:-1], "0", devid=dev, refs=1)
+        self.assertEqual(r.returncode, 2, r)
 
 
 if __name__ == "__main__":
