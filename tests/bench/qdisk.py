@@ -59,11 +59,11 @@ def report(line):
     print(line, flush=True)
 
 
-def run_fio(image, rw, bs, qd, seconds):
+def run_fio(image, rw, bs, qd, seconds, mem="malloc"):
     out = subprocess.run(
         ["fio", "--name=peer", f"--filename={image}", "--ioengine=io_uring", f"--rw={rw}",
          f"--bs={bs}", f"--iodepth={qd}", "--direct=1", "--time_based", f"--runtime={seconds}",
-         "--numjobs=1", "--output-format=json"],
+         "--numjobs=1", f"--mem={mem}", "--output-format=json"],
         capture_output=True, text=True, check=True).stdout
     job = json.loads(out[out.index("{"):])["jobs"][0]
     side = job["write" if "write" in rw else "read"]
@@ -142,11 +142,11 @@ def bracketed(args, image, load, rw, bs, persistent, queues):
     _, _, _, _, unit = next(x for x in LOADS if x[0] == load)
     ring = RingSession(args, image, persistent, queues, load)
     try:
-        before = run_fio(image, rw, bs, args.qd, args.seconds)
+        before = run_fio(image, rw, bs, args.qd, args.seconds, args.fio_mem)
         peers, out = [before], []
         for _ in range(args.rounds):
             got = ring.window()
-            after = run_fio(image, rw, bs, args.qd, args.seconds)
+            after = run_fio(image, rw, bs, args.qd, args.seconds, args.fio_mem)
             peer = (before[unit] + after[unit]) / 2
             out.append((got, got[unit] / peer if peer else 0.0))
             peers.append(after)
@@ -175,6 +175,10 @@ def main():
                     help="comma-separated workloads to run (default: all)")
     ap.add_argument("--variants", default=",".join(VARIANTS),
                     help=f"comma-separated ring variants (default: all of {', '.join(VARIANTS)})")
+    ap.add_argument("--fio-mem", default="malloc",
+                    help="fio's --mem for its buffers: malloc (its default, ordinary pages) or "
+                         "shmhuge (2 MiB pages, physically contiguous; needs free hugetlb pages: "
+                         "echo 64 > /proc/sys/vm/nr_hugepages)")
     ap.add_argument("--verbose", action="store_true", help="print ioreqd's disk lines")
     ap.add_argument("--evtchn", choices=["direct", "text"], default="direct",
                     help="how the test frontend signals: its eventfds (a guest's hypercall) "
@@ -193,6 +197,7 @@ def main():
     with tempfile.TemporaryDirectory(dir=args.dir, prefix="qdisk-bench-") as d:
         image = os.path.join(d, "disk.img")
         report(f"qdisk: image {args.size_mib} MiB in {args.dir}, O_DIRECT, queue depth {args.qd}, "
+               f"fio buffers {args.fio_mem}, "
                f"{args.seconds:g} s per run, median of {args.rounds} fio-bracketed windows")
         make_image(image, args.size_mib)
         variants = [VARIANTS[v] for v in args.variants]
