@@ -60,7 +60,6 @@ struct qdisk_queue {
     GHashTable *pgrants;                 /* gref -> struct pgrant */
     GPtrArray *bounce_cache;             /* free buffers of bounce_arena */
     uint8_t *bounce_arena;               /* QDISK_BOUNCE_CACHE buffers, huge-page backed */
-    void *arena_map;                     /* the mapping it was carved from */
     unsigned int arena_handed;           /* buffers of it given out so far */
     GPtrArray *copy_out;                 /* reads done, data still to copy to the guest */
     GPtrArray *copy_in;                  /* writes of this ring batch, data still to copy in */
@@ -328,18 +327,27 @@ static GSourceFuncs resume_source_funcs = {
 #define ARENA_ALIGN ((size_t)2 << 20)
 #define ARENA_SIZE ((size_t)QDISK_BOUNCE_CACHE * BOUNCE_SIZE)
 
+/* ARENA_SIZE at a 2 MiB boundary: mapped with room to align, then the
+ * slack on either side is given back. */
+static uint8_t *arena_map(void)
+{
+    uint8_t *p = mmap(NULL, ARENA_SIZE + ARENA_ALIGN, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uint8_t *arena = (uint8_t *)(((uintptr_t)p + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1));
+    if (arena > p)
+        munmap(p, (size_t)(arena - p));
+    munmap(arena + ARENA_SIZE, (size_t)(p + ARENA_ALIGN - arena));
+    /* Without THP the buffers still work, as ordinary pages. */
+    (void)madvise(arena, ARENA_SIZE, MADV_HUGEPAGE);
+    return arena;
+}
+
 static uint8_t *arena_take(struct qdisk_queue *q)
 {
-    if (!q->arena_map) {
-        void *p = mmap(NULL, ARENA_SIZE + ARENA_ALIGN, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (p == MAP_FAILED)
-            return NULL;
-        q->arena_map = p;
-        q->bounce_arena = (uint8_t *)(((uintptr_t)p + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1));
-        /* Without THP the buffers still work, as ordinary pages. */
-        (void)madvise(q->bounce_arena, ARENA_SIZE, MADV_HUGEPAGE);
-    }
+    if (!q->bounce_arena && !(q->bounce_arena = arena_map()))
+        return NULL;
     if (q->arena_handed == QDISK_BOUNCE_CACHE)
         return NULL;
     return q->bounce_arena + (size_t)q->arena_handed++ * BOUNCE_SIZE;
@@ -353,9 +361,8 @@ static bool in_arena(const struct qdisk_queue *q, const void *buf)
 
 static void arena_free(struct qdisk_queue *q)
 {
-    if (q->arena_map)
-        munmap(q->arena_map, ARENA_SIZE + ARENA_ALIGN);
-    q->arena_map = NULL;
+    if (q->bounce_arena)
+        munmap(q->bounce_arena, ARENA_SIZE);
     q->bounce_arena = NULL;
     q->arena_handed = 0;
 }
