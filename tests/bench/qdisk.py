@@ -55,6 +55,9 @@ VARIANTS = {  # label, persistent grants, queues
 }
 
 
+RESULT = re.compile(r"bench: (\S+) qd=\d+ request=\d+ iops=([\d.]+) mbps=([\d.]+)")
+
+
 def report(line):
     print(line, flush=True)
 
@@ -113,14 +116,14 @@ class RingSession:
         seen = []
         for line in self.front.stdout:
             seen.append(line)
-            m = re.search(r"bench: (\S+) qd=\d+ request=\d+ iops=([\d.]+) mbps=([\d.]+)", line)
+            m = RESULT.search(line)
             if m and m.group(1) == self.load:
                 return {"iops": float(m.group(2)), "mbps": float(m.group(3))}
             if line.startswith("bench:"):
                 break
         raise RuntimeError(f"blkfront printed no {self.load} result: {''.join(seen)}")
 
-    def close(self):
+    def close(self, verbose=False):
         if self.front:
             self.front.stdin.close()
             try:
@@ -130,6 +133,11 @@ class RingSession:
         if self.dm:
             self.dm.terminate()
             self.dm.wait(timeout=20)
+        if verbose:
+            with open(os.path.join(self.tmp, "ioreqd.log")) as f:
+                for line in f:
+                    if "vbd" in line and ("connected" in line or "bytes" in line):
+                        report("   ioreqd: " + line.strip())
         self.sim.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -153,7 +161,7 @@ def bracketed(args, image, load, rw, bs, persistent, queues):
             before = after
         return out, peers
     finally:
-        ring.close()
+        ring.close(args.verbose)
 
 
 def median_of(runs):
